@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import fc from "fast-check";
+import { API, apiPath, sessionRequest } from "./api/index.js";
+import {
+  type AuthStatement,
+  authMessage,
+  newChallenge,
+  newSessionToken,
+  sessionTokenHash,
+  signAuthStatement,
+  signEnrollment,
+  verifyAuthStatement,
+  verifyEnrollment,
+} from "./auth.js";
+import { fromBase64url, toBase64url } from "./bytes.js";
+import { campaignIdFromRootKey, generateSigningKeyPair } from "./keys.js";
+import { initSodium } from "./sodium.js";
+
+before(async () => {
+  await initSodium();
+});
+
+function statement(): AuthStatement {
+  return {
+    campaignId: campaignIdFromRootKey(generateSigningKeyPair().publicKey),
+    role: "coordinator",
+    principal: "laptop-1",
+    challenge: newChallenge(),
+  };
+}
+
+describe("authMessage", () => {
+  it("is injective: shifting bytes between fields changes the encoding", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string({ minLength: 1 }), (a, b) => {
+        const base = statement();
+        const x = authMessage({ ...base, campaignId: a, principal: b });
+        const y = authMessage({ ...base, campaignId: a + b, principal: "" });
+        assert.notDeepEqual(x, y);
+      }),
+    );
+  });
+
+  it("refuses a challenge of the wrong size", () => {
+    assert.throws(() => authMessage({ ...statement(), challenge: toBase64url(new Uint8Array(31)) }), {
+      code: "MALFORMED",
+    });
+  });
+});
+
+describe("auth signatures", () => {
+  it("verify only for the same statement and key", () => {
+    const keys = generateSigningKeyPair();
+    const s = statement();
+    const sig = signAuthStatement(s, keys.privateKey);
+    assert.equal(verifyAuthStatement(s, sig, keys.publicKey), true);
+    assert.equal(verifyAuthStatement({ ...s, role: "volunteer" }, sig, keys.publicKey), false);
+    assert.equal(verifyAuthStatement({ ...s, principal: "laptop-2" }, sig, keys.publicKey), false);
+    assert.equal(verifyAuthStatement({ ...s, challenge: newChallenge() }, sig, keys.publicKey), false);
+    assert.equal(verifyAuthStatement(s, sig, generateSigningKeyPair().publicKey), false);
+    assert.equal(verifyAuthStatement(s, "not base64!", keys.publicKey), false);
+    assert.equal(verifyAuthStatement({ ...s, challenge: "AAAA" }, sig, keys.publicKey), false);
+  });
+
+  it("a session request built from them passes the wire schema", () => {
+    const keys = generateSigningKeyPair();
+    const s = statement();
+    const parsed = sessionRequest.safeParse({ ...s, signature: signAuthStatement(s, keys.privateKey) });
+    assert.equal(parsed.success, true);
+    assert.equal(sessionRequest.safeParse({ ...s, signature: "x" }).success, false);
+    assert.equal(sessionRequest.safeParse({ ...s, role: "operator", signature: "x" }).success, false);
+  });
+});
+
+describe("session tokens", () => {
+  it("hash deterministically, differ per token and refuse malformed tokens", () => {
+    const a = newSessionToken();
+    const b = newSessionToken();
+    assert.equal(sessionTokenHash(a), sessionTokenHash(a));
+    assert.notEqual(sessionTokenHash(a), sessionTokenHash(b));
+    assert.notEqual(sessionTokenHash(a), a);
+    assert.throws(() => sessionTokenHash("short"), { code: "MALFORMED" });
+  });
+});
+
+describe("apiPath", () => {
+  it("fills and encodes parameters", () => {
+    assert.equal(
+      apiPath(API.putChunk, { campaignId: "abc", photoId: "p/q", index: 3 }),
+      "/v1/campaigns/abc/photos/p%2Fq/chunks/3",
+    );
+    assert.throws(() => apiPath(API.putChunk, { campaignId: "abc" }), RangeError);
+  });
+});
+
+describe("enrollment proof of possession", () => {
+  it("verifies only for the same token and keys", async () => {
+    const { randomBytes } = await import("./bytes.js");
+    const signing = generateSigningKeyPair();
+    const token = randomBytes(32);
+    const enc = randomBytes(32);
+    const sig = signEnrollment(token, signing.publicKey, enc, signing.privateKey);
+    const bytes = fromBase64url(sig) ?? new Uint8Array();
+    assert.equal(verifyEnrollment(token, signing.publicKey, enc, bytes), true);
+    assert.equal(verifyEnrollment(randomBytes(32), signing.publicKey, enc, bytes), false);
+    assert.equal(verifyEnrollment(token, signing.publicKey, randomBytes(32), bytes), false);
+    assert.equal(verifyEnrollment(token.subarray(1), signing.publicKey, enc, bytes), false);
+  });
+});
