@@ -1,0 +1,118 @@
+// Builds the relay's fastify application. It NEVER listens: main.ts does, and tests use inject().
+import { LIVE_INBOX_ROUTE } from "@testigo/protocol";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from "fastify";
+import type { AppConfig } from "./config/config.js";
+import type { Clock, RelayContext } from "./context.js";
+import { errors, toWireError } from "./errors.js";
+import { guardStore } from "./guarded-store.js";
+import { LiveHub } from "./live/live-hub.js";
+import { registerWebsocket } from "./live/websocket.js";
+import type { RelayLogger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import { registerAuthRoutes } from "./routes/auth.js";
+import { registerCampaignRoutes } from "./routes/campaigns.js";
+import { registerEnvelopeRoutes } from "./routes/envelopes.js";
+import { registerEpochKeyRoutes } from "./routes/epoch-keys.js";
+import { registerHealthRoutes } from "./routes/health.js";
+import { registerInboxRoutes } from "./routes/inbox.js";
+import { registerInviteRoutes } from "./routes/invites.js";
+import { registerLiveInboxRoutes } from "./routes/live-inbox.js";
+import { registerMailboxRoutes } from "./routes/mailbox.js";
+import { registerPhotoRoutes } from "./routes/photos.js";
+import { registerVolunteerRoutes } from "./routes/volunteers.js";
+import type { Store } from "./store/store.js";
+
+export interface AppDeps {
+  readonly store: Store;
+  readonly logger: RelayLogger;
+  readonly clock?: Clock;
+  /** Shared with main.ts so it can report counts; a fresh one by default. */
+  readonly metrics?: Metrics;
+  /** Server timeouts (main.ts passes the configured ones; inject() ignores them). */
+  readonly timeouts?: { readonly connectionMs: number; readonly requestMs: number; readonly keepAliveMs: number };
+  /** PEM certificate and key: serve HTTPS and WSS directly (run-relay.ts reads the files). */
+  readonly tls?: { readonly cert: Uint8Array; readonly key: Uint8Array };
+}
+
+export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Fastify's request logging writes the raw URL and the client's address: replaced below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.jsonBodyLimit,
+    trustProxy: false,
+    return503OnClosing: true,
+    ...(deps.tls === undefined ? {} : { https: { cert: Buffer.from(deps.tls.cert), key: Buffer.from(deps.tls.key) } }),
+    ...(deps.timeouts === undefined
+      ? {}
+      : {
+          connectionTimeout: deps.timeouts.connectionMs,
+          requestTimeout: deps.timeouts.requestMs,
+          keepAliveTimeout: deps.timeouts.keepAliveMs,
+        }),
+    // A malformed URL never reaches a route: answer it like any other bad input.
+    frameworkErrors: (err, _request, reply) => {
+      const mapped = toWireError(err);
+      void (reply as FastifyReply).code(mapped.statusCode).send(mapped.body);
+    },
+  }) as unknown as FastifyInstance;
+
+  const ctx: RelayContext = {
+    config,
+    store: guardStore(deps.store, deps.logger),
+    clock: deps.clock ?? Date.now,
+    metrics: deps.metrics ?? new Metrics(),
+    logger: deps.logger,
+  };
+
+  app.decorateRequest("session", null);
+  // Binary bodies (envelopes, chunks, control messages); each route sets its own exact bodyLimit.
+  app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const mapped = toWireError(err);
+    if (mapped.internal) request.log.error({ err, req: request }, "internal error");
+    if (mapped.retryAfterSeconds !== undefined) void reply.header("retry-after", String(mapped.retryAfterSeconds));
+    return reply.code(mapped.statusCode).send(mapped.body);
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send({ error: { code: "NOT_FOUND", message: "no such route; see protocol/spec/relay-api.md" } }),
+  );
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "(unmatched)";
+    ctx.metrics.request(request.method, route, reply.statusCode);
+    request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime) }, "request");
+  });
+
+  // Only the live inbox speaks WebSocket: an upgrade anywhere else is refused before any handler.
+  app.addHook("onRequest", async (request) => {
+    if (request.headers.upgrade?.toLowerCase() === "websocket" && request.routeOptions.url !== LIVE_INBOX_ROUTE.path) {
+      throw errors.notFound("WebSocket route");
+    }
+  });
+
+  const hub = new LiveHub(ctx.store);
+  registerWebsocket(app, hub, deps.logger);
+  // Registered after the plugin (its onRoute hook must see the route); closes the hub on shutdown.
+  void app.register(async (scope) => {
+    registerLiveInboxRoutes(scope, ctx, hub);
+  });
+  app.addHook("onClose", async () => {
+    await hub.close();
+  });
+
+  registerHealthRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  registerCampaignRoutes(app, ctx);
+  registerEpochKeyRoutes(app, ctx);
+  registerInviteRoutes(app, ctx);
+  registerEnvelopeRoutes(app, ctx);
+  registerPhotoRoutes(app, ctx);
+  registerInboxRoutes(app, ctx);
+  registerMailboxRoutes(app, ctx);
+  registerVolunteerRoutes(app, ctx);
+  return app;
+}

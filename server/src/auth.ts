@@ -1,0 +1,108 @@
+// Session hook: resolves `Authorization: Bearer <token>` to a session, checks role, campaign,
+// revocation and the per-credential rate limit. Runs on `onRequest`, before any body is read,
+// so unauthenticated uploads cost the relay nothing.
+import {
+  type AuthRole,
+  campaignId as campaignIdSchema,
+  LIVE_TOKEN_PROTOCOL_PREFIX,
+  sessionTokenHash,
+} from "@testigo/protocol";
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { RelayContext } from "./context.js";
+import { errors, RelayError } from "./errors.js";
+import type { SessionRecord } from "./store/store.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the session hook on authenticated routes. */
+    session: SessionRecord | null;
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]{43})$/;
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  return BEARER.exec(header)?.[1] ?? "";
+}
+
+/**
+ * The live inbox's token: the Authorization header, or else (browsers cannot set headers on a
+ * WebSocket) a `testigo.bearer.<token>` subprotocol. Never from the URL: URLs end up in logs.
+ */
+export function liveToken(request: FastifyRequest): string | undefined {
+  const header = bearerToken(request);
+  if (header !== undefined) return header;
+  const offered = request.headers["sec-websocket-protocol"];
+  if (offered === undefined) return undefined;
+  const protocol = offered
+    .split(",")
+    .map((part) => part.trim())
+    .find((part) => part.startsWith(LIVE_TOKEN_PROTOCOL_PREFIX));
+  if (protocol === undefined) return undefined;
+  return /^[A-Za-z0-9_-]{43}$/.exec(protocol.slice(LIVE_TOKEN_PROTOCOL_PREFIX.length))?.[0] ?? "";
+}
+
+/** Takes one token from a bucket; 429 with Retry-After when empty. */
+export async function rateLimit(ctx: RelayContext, key: string, capacity?: number, refill?: number): Promise<void> {
+  const result = await ctx.store.takeToken(
+    key,
+    capacity ?? ctx.config.rateLimit.capacity,
+    refill ?? ctx.config.rateLimit.refillPerSecond,
+    ctx.clock(),
+  );
+  if (!result.allowed) {
+    ctx.metrics.count("rate_limited");
+    const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+    throw new RelayError("RATE_LIMITED", `too many requests; retry in ${seconds} s`, seconds);
+  }
+}
+
+/** The campaign id in the path, checked (routes under /v1/campaigns/:campaignId). */
+function pathCampaign(request: FastifyRequest): string {
+  const params = request.params as { campaignId?: unknown };
+  const parsed = campaignIdSchema.safeParse(params.campaignId);
+  if (!parsed.success) throw errors.malformed("invalid campaign id in the path");
+  return parsed.data;
+}
+
+/** onRequest hook: a live session of this campaign in one of `roles`, not revoked, within its rate limit. */
+export function requireSession(ctx: RelayContext, ...roles: readonly AuthRole[]): onRequestAsyncHookHandler {
+  return requireSessionFrom(ctx, bearerToken, ...roles);
+}
+
+/** requireSession with another way to find the token (the live inbox also reads a subprotocol). */
+export function requireSessionFrom(
+  ctx: RelayContext,
+  tokenOf: (request: FastifyRequest) => string | undefined,
+  ...roles: readonly AuthRole[]
+): onRequestAsyncHookHandler {
+  return async (request: FastifyRequest, _reply: FastifyReply) => {
+    const token = tokenOf(request);
+    if (token === undefined) throw errors.authRequired();
+    if (token === "") throw errors.sessionInvalid();
+    const campaignId = pathCampaign(request);
+    const tokenHash = sessionTokenHash(token);
+    const session = await ctx.store.getSession(tokenHash, ctx.clock());
+    if (session === undefined || session.expiresAt <= ctx.clock()) throw errors.sessionInvalid();
+    if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
+    if (session.role === "volunteer") {
+      const volunteer = await ctx.store.getVolunteer(campaignId, session.principal);
+      if (volunteer === undefined || volunteer.revoked) throw errors.revoked();
+    } else {
+      // A device dropped from the roster loses its sessions at once.
+      const campaign = await ctx.store.getCampaign(campaignId);
+      if (campaign === undefined || !campaign.deviceIds.includes(session.principal))
+        throw errors.forbidden("coordinator");
+    }
+    await rateLimit(ctx, `session:${tokenHash}`);
+    request.session = session;
+  };
+}
+
+/** The session set by `requireSession` (a programming error if the hook is missing). */
+export function sessionOf(request: FastifyRequest): SessionRecord {
+  if (request.session === null) throw new Error("route registered without requireSession");
+  return request.session;
+}

@@ -1,0 +1,16 @@
+// What every route module receives: the (guarded) store, the clock, the configuration, metrics.
+import type { AppConfig } from "./config/config.js";
+import type { RelayLogger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import type { Store } from "./store/store.js";
+
+/** Milliseconds since the epoch; injected so tests control time. */
+export type Clock = () => number;
+
+export interface RelayContext {
+  readonly config: AppConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly logger: RelayLogger;
+}

@@ -1,0 +1,105 @@
+// Invites (a coordinator registers hashes) and enrollment (a volunteer redeems one, once).
+import {
+  type AddInvitesResponse,
+  API,
+  addInvitesRequest,
+  campaignParams,
+  type EnrollResponse,
+  enrollRequest,
+  fromBase64url,
+  inviteStoredHashBase64url,
+  pseudonymFromKeys,
+  verifyEnrollment,
+} from "@testigo/protocol";
+import type { FastifyInstance } from "fastify";
+import { rateLimit, requireSession, sessionOf } from "../auth.js";
+import type { RelayContext } from "../context.js";
+import { errors, RelayError } from "../errors.js";
+import { coarsen, HOUR_MS } from "../time.js";
+import { parseOr400 } from "../validate.js";
+
+/** Invites may live at most this long. */
+export const MAX_INVITE_LIFETIME_MS = 366 * 24 * HOUR_MS;
+/** Enrollment is unauthenticated: one bucket per campaign, larger than a credential's. */
+const ENROLL_FACTOR = 10;
+
+function inviteInvalid(): RelayError {
+  // One answer for unknown, used and expired invites: the relay says nothing about which.
+  return new RelayError("INVITE_INVALID", "this invite is unknown, already used or expired; ask for a new one");
+}
+
+export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.route({
+    method: API.addInvites.method,
+    url: API.addInvites.path,
+    onRequest: requireSession(ctx, "coordinator"),
+    handler: async (request, reply): Promise<AddInvitesResponse> => {
+      const session = sessionOf(request);
+      const body = parseOr400(addInvitesRequest, request.body, "invites");
+      const now = ctx.clock();
+      for (const invite of body.invites) {
+        if (invite.expiresAt <= now || invite.expiresAt > now + MAX_INVITE_LIFETIME_MS) {
+          throw errors.malformed("every invite's expiresAt must be in the future and within 366 days");
+        }
+      }
+      await ctx.store.addInvites(
+        session.campaignId,
+        body.invites.map((i) => ({ storedHash: i.storedHash, expiresAt: i.expiresAt })),
+      );
+      void reply.code(201);
+      return { count: body.invites.length };
+    },
+  });
+
+  app.route({
+    method: API.enroll.method,
+    url: API.enroll.path,
+    handler: async (request, reply): Promise<EnrollResponse> => {
+      const { campaignId } = parseOr400(campaignParams, request.params, "path");
+      const body = parseOr400(enrollRequest, request.body, "enrollment");
+      const { capacity, refillPerSecond } = ctx.config.rateLimit;
+      await rateLimit(ctx, `enroll:${campaignId}`, capacity * ENROLL_FACTOR, refillPerSecond * ENROLL_FACTOR);
+      // The schema guarantees these decode to 32 bytes each.
+      const token = fromBase64url(body.redeemToken) ?? new Uint8Array();
+      const signingKey = fromBase64url(body.signingKey) ?? new Uint8Array();
+      const encryptionKey = fromBase64url(body.encryptionKey) ?? new Uint8Array();
+      const signature = fromBase64url(body.signature) ?? new Uint8Array();
+      if (!verifyEnrollment(token, signingKey, encryptionKey, signature)) {
+        throw new RelayError("AUTH_FAILED", "the enrollment signature does not verify with the given signing key");
+      }
+      if ((await ctx.store.getCampaign(campaignId)) === undefined) throw inviteInvalid();
+      const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey });
+      const now = ctx.clock();
+      const result = await ctx.store.redeemInvite(
+        campaignId,
+        inviteStoredHashBase64url(token),
+        {
+          campaignId,
+          pseudonym,
+          signingKey: body.signingKey,
+          encryptionKey: body.encryptionKey,
+          enrolledAt: coarsen(now, HOUR_MS),
+          revoked: false,
+        },
+        now,
+      );
+      switch (result.status) {
+        case "redeemed":
+          ctx.metrics.count("enrollments");
+          void reply.code(201);
+          return { pseudonym };
+        case "unknown":
+          throw inviteInvalid();
+        case "pseudonym-taken":
+          throw new RelayError(
+            "ALREADY_ENROLLED",
+            "these keys are already enrolled; generate new keys to enroll again",
+          );
+        default: {
+          const never: never = result;
+          throw new Error(`unexpected redeem result ${JSON.stringify(never)}`);
+        }
+      }
+    },
+  });
+}

@@ -1,0 +1,34 @@
+// GET /v1/campaigns/:campaignId/inbox/live: the coordinator inbox pushed over WebSocket.
+// Authentication runs in onRequest, during the upgrade: no socket exists for an unknown caller.
+import { campaignParams, LIVE_INBOX_ROUTE, sessionTokenHash } from "@testigo/protocol";
+import type { FastifyInstance } from "fastify";
+import { liveToken, requireSessionFrom, sessionOf } from "../auth.js";
+import { LIVE_DEFAULTS } from "../config/config.js";
+import type { RelayContext } from "../context.js";
+import { LiveConnection } from "../live/live-connection.js";
+import type { LiveHub } from "../live/live-hub.js";
+import { parseOr400 } from "../validate.js";
+
+export function registerLiveInboxRoutes(app: FastifyInstance, ctx: RelayContext, hub: LiveHub): void {
+  const limits = { ...LIVE_DEFAULTS, ...ctx.config.live };
+  app.route({
+    method: LIVE_INBOX_ROUTE.method,
+    url: LIVE_INBOX_ROUTE.path,
+    websocket: true,
+    onRequest: requireSessionFrom(ctx, liveToken, "coordinator"),
+    handler: async (socket, request) => {
+      parseOr400(campaignParams, request.params, "path");
+      const token = liveToken(request);
+      if (token === undefined || token === "") throw new Error("live route reached without a token");
+      const connection = new LiveConnection({
+        ctx,
+        hub,
+        socket,
+        session: sessionOf(request),
+        tokenHash: sessionTokenHash(token),
+        limits,
+      });
+      await connection.start();
+    },
+  });
+}

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { runStoreConformance } from "./conformance.js";
+import { SqliteStore, WriteFaultInjector } from "./sqlite-store.js";
+import type { CampaignRecord } from "./store.js";
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "testigo-sqlite-"));
+  dirs.push(dir);
+  return dir;
+}
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+runStoreConformance("SqliteStore", async () => {
+  const dir = await tempDir();
+  const store = await SqliteStore.open({ dataDir: join(dir, "data") });
+  return { store, cleanup: () => store.close() };
+});
+
+const record: CampaignRecord = {
+  campaignId: "camp",
+  rootPublicKey: "root",
+  roster: new Uint8Array([1, 2, 3]),
+  rosterSerial: 1,
+  deviceIds: ["dev-a"],
+  deviceSigningKeys: { "dev-a": "key" },
+  createdAt: 1,
+};
+
+describe("SqliteStore durability", { timeout: 30_000 }, () => {
+  it("creates the data folder 0700 and the database 0600", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const store = await SqliteStore.open({ dataDir });
+    await store.close();
+    assert.equal((await stat(dataDir)).mode & 0o777, 0o700);
+    assert.equal((await stat(join(dataDir, "relay.sqlite"))).mode & 0o777, 0o600);
+  });
+
+  it("keeps data across close and reopen", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const first = await SqliteStore.open({ dataDir });
+    await first.createCampaign(record);
+    await first.submitEnvelope("camp", "m1", new Uint8Array([9, 9, 9]), 5);
+    await first.close();
+    const second = await SqliteStore.open({ dataDir });
+    const items = await second.readInbox("camp", "dev-a", 10);
+    assert.equal(items.length, 1);
+    assert.deepEqual(items[0]?.kind === "envelope" && items[0].envelope, new Uint8Array([9, 9, 9]));
+    await second.close();
+  });
+
+  it("keeps an acknowledged envelope when the writing process is killed with SIGKILL", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const moduleUrl = new URL("./sqlite-store.js", import.meta.url).href;
+    const script = join(dataDir, "..", "writer.mjs");
+    await writeFile(
+      script,
+      `import { SqliteStore } from ${JSON.stringify(moduleUrl)};
+       const store = await SqliteStore.open({ dataDir: process.argv[2] });
+       await store.createCampaign({ ...${JSON.stringify({ ...record, roster: [] })}, roster: new Uint8Array([1, 2, 3]) });
+       const result = await store.submitEnvelope("camp", "m-killed", new Uint8Array([4, 5, 6]), 7);
+       process.stdout.write(result.status === "accepted" ? "acked\\n" : "not-acked\\n");
+       setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, [script, dataDir], { stdio: ["ignore", "pipe", "inherit"] });
+    const output = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes("\n")) resolve(text.trim());
+      });
+      child.once("exit", () => reject(new Error(`writer exited early: ${text}`)));
+    });
+    assert.equal(output, "acked");
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    const store = await SqliteStore.open({ dataDir });
+    const items = await store.readInbox("camp", "dev-a", 10);
+    assert.equal(items.length, 1);
+    const item = items[0];
+    assert.ok(item?.kind === "envelope");
+    assert.equal(item.messageId, "m-killed");
+    assert.deepEqual(item.envelope, new Uint8Array([4, 5, 6]));
+    await store.close();
+  });
+
+  it("after an injected write failure rejects, reports unhealthy, and recovers on reopen", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const faults = new WriteFaultInjector();
+    const store = await SqliteStore.open({ dataDir, faults });
+    await store.createCampaign(record);
+    faults.failNextWrite();
+    await assert.rejects(store.submitEnvelope("camp", "m1", new Uint8Array([1]), 1), { code: "store-unavailable" });
+    await assert.rejects(store.ping(), { code: "store-unavailable" });
+    await assert.rejects(store.readInbox("camp", "dev-a", 10), { code: "store-unavailable" });
+    await assert.rejects(store.submitEnvelope("camp", "m2", new Uint8Array([2]), 1), { code: "store-unavailable" });
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    await reopened.ping();
+    // The failed write left nothing behind; the retry is accepted as new.
+    assert.deepEqual(await reopened.readInbox("camp", "dev-a", 10), []);
+    assert.deepEqual(await reopened.submitEnvelope("camp", "m1", new Uint8Array([1]), 1), { status: "accepted" });
+    await reopened.close();
+  });
+
+  it("refuses to open a database from a newer schema", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const store = await SqliteStore.open({ dataDir });
+    await store.close();
+    const { default: Database } = await import("better-sqlite3");
+    const db = new Database(join(dataDir, "relay.sqlite"));
+    db.pragma("user_version = 99");
+    db.close();
+    await assert.rejects(SqliteStore.open({ dataDir }), /newer/);
+  });
+});

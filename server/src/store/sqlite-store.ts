@@ -1,0 +1,888 @@
+// The embedded default backend: one SQLite file, no server, single relay process.
+//
+// Durability: WAL with synchronous=FULL, so a transaction is on disk when COMMIT returns and every
+// method resolves only after its transaction committed: an acknowledged write survives `kill -9`
+// and a power loss. Any write failure (or an injected one) poisons the store: every later call
+// rejects and ping() throws until the store is reopened, so the relay fails closed instead of
+// acknowledging writes it may have lost.
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type {
+  CampaignRecord,
+  ChunkResult,
+  InboxItem,
+  InboxListener,
+  MailboxItem,
+  RateLimitResult,
+  RedeemResult,
+  SessionRecord,
+  Store,
+  SubmitResult,
+  VolunteerRecord,
+} from "./store.js";
+import { StoreUnavailable, UnknownCampaign } from "./store-errors.js";
+
+/** Test seam for fault tests: arm it and the next write transaction fails like an fsync error. */
+export class WriteFaultInjector {
+  #armed = false;
+  failNextWrite(): void {
+    this.#armed = true;
+  }
+  /** Called by the store inside each write transaction; true once per arming. */
+  consume(): boolean {
+    const armed = this.#armed;
+    this.#armed = false;
+    return armed;
+  }
+}
+
+export interface SqliteStoreOptions {
+  /** Data folder (created 0700); the database file inside it is created 0600. */
+  readonly dataDir: string;
+  readonly fileName?: string;
+  readonly busyTimeoutMs?: number;
+  readonly faults?: WriteFaultInjector;
+}
+
+// Each entry migrates from user_version = index to index + 1.
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE campaigns (
+    campaign_id TEXT PRIMARY KEY,
+    root_public_key TEXT NOT NULL,
+    roster BLOB NOT NULL,
+    roster_serial INTEGER NOT NULL,
+    device_ids TEXT NOT NULL,
+    device_signing_keys TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE epoch_keys (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (campaign_id, device_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE invites (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    stored_hash TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, stored_hash)
+  ) WITHOUT ROWID;
+  CREATE TABLE volunteers (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    pseudonym TEXT NOT NULL,
+    signing_key TEXT NOT NULL,
+    encryption_key TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, pseudonym)
+  ) WITHOUT ROWID;
+  CREATE TABLE challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- Idempotency record of every accepted message id, kept until retention (after the
+  -- envelope itself is gone) so a late retry is still a duplicate, not a second delivery.
+  CREATE TABLE messages (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, message_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX messages_by_time ON messages (received_at);
+  -- state: 0 incomplete, 1 complete (in the inboxes), 2 delivered (chunks deleted).
+  CREATE TABLE photos (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    photo_id TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    received_chunks INTEGER NOT NULL DEFAULT 0,
+    state INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, photo_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX photos_by_time ON photos (created_at);
+  CREATE TABLE photo_chunks (
+    campaign_id TEXT NOT NULL,
+    photo_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (campaign_id, photo_id, chunk_index),
+    FOREIGN KEY (campaign_id, photo_id) REFERENCES photos ON DELETE CASCADE
+  ) WITHOUT ROWID;
+  -- One row per inbox item (envelope or complete photo), fanned out by delivery rows.
+  CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('envelope', 'photo')),
+    item_id TEXT NOT NULL,
+    envelope BLOB,
+    chunk_count INTEGER,
+    received_at INTEGER NOT NULL
+  );
+  CREATE INDEX inbox_by_time ON inbox (received_at);
+  CREATE TABLE deliveries (
+    campaign_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL REFERENCES inbox ON DELETE CASCADE,
+    PRIMARY KEY (campaign_id, device_id, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX deliveries_by_seq ON deliveries (seq);
+  CREATE TABLE mailbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id TEXT NOT NULL,
+    pseudonym TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    message BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (campaign_id, pseudonym, message_id),
+    FOREIGN KEY (campaign_id, pseudonym) REFERENCES volunteers ON DELETE CASCADE
+  );
+  CREATE TABLE rate_limits (
+    bucket TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+interface CampaignRow {
+  campaign_id: string;
+  root_public_key: string;
+  roster: Buffer;
+  roster_serial: number;
+  device_ids: string;
+  device_signing_keys: string;
+  created_at: number;
+}
+interface VolunteerRow {
+  campaign_id: string;
+  pseudonym: string;
+  signing_key: string;
+  encryption_key: string;
+  enrolled_at: number;
+  revoked: number;
+}
+interface InboxRow {
+  seq: number;
+  kind: "envelope" | "photo";
+  item_id: string;
+  envelope: Buffer | null;
+  chunk_count: number | null;
+  received_at: number;
+}
+
+/** A plain Uint8Array copy: callers compare bytes, and Buffer is a different prototype. */
+function bytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer);
+}
+
+function sha256(data: Uint8Array): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+/** Disk-level failures after which nothing the connection says can be trusted. */
+function isFatalSqliteError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && /^SQLITE_(IOERR|FULL|CORRUPT|NOTADB|CANTOPEN|READONLY|PROTOCOL)/.test(code);
+}
+
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #faults: WriteFaultInjector | undefined;
+  readonly #events = new EventEmitter();
+  #failure: unknown;
+  #closed = false;
+
+  private constructor(db: Database.Database, faults: WriteFaultInjector | undefined) {
+    this.#db = db;
+    this.#faults = faults;
+    this.#events.setMaxListeners(0);
+  }
+
+  static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(options.dataDir, 0o700);
+    const file = join(options.dataDir, options.fileName ?? "relay.sqlite");
+    const db = new Database(file);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5_000)}`);
+      migrate(db);
+      // The WAL and shared-memory files are created with the database's mode by SQLite;
+      // set owner-only on all three in case the umask was generous.
+      for (const suffix of ["", "-wal", "-shm"]) {
+        try {
+          chmodSync(file + suffix, 0o600);
+        } catch {
+          // -wal/-shm may not exist yet
+        }
+      }
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db, options.faults);
+  }
+
+  // --- plumbing
+
+  #usable(): void {
+    if (this.#closed) throw new StoreUnavailable("store closed");
+    if (this.#failure !== undefined) throw new StoreUnavailable("store failed a write", { cause: this.#failure });
+  }
+
+  #read<T>(fn: () => T): T {
+    this.#usable();
+    return fn();
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction; any failure to commit poisons the store. */
+  #write<T>(fn: () => T): T {
+    this.#usable();
+    const transaction = this.#db.transaction(() => {
+      const result = fn();
+      if (this.#faults?.consume() === true) {
+        const fault = new Error("injected write failure") as Error & { code: string };
+        fault.code = "SQLITE_IOERR_FSYNC";
+        throw fault;
+      }
+      return result;
+    });
+    try {
+      return transaction.immediate();
+    } catch (error) {
+      if (isFatalSqliteError(error)) {
+        this.#failure = error;
+        throw new StoreUnavailable("store write failed", { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  #notify(campaignId: string): void {
+    this.#events.emit("append", campaignId);
+  }
+
+  #campaignRow(campaignId: string): CampaignRow | undefined {
+    return this.#db.prepare("SELECT * FROM campaigns WHERE campaign_id = ?").get(campaignId) as CampaignRow | undefined;
+  }
+
+  #deviceIds(campaignId: string): string[] {
+    const row = this.#campaignRow(campaignId);
+    if (row === undefined) throw new UnknownCampaign();
+    return JSON.parse(row.device_ids) as string[];
+  }
+
+  /** Appends one inbox item and its delivery rows for every device of the current roster. */
+  #append(
+    campaignId: string,
+    kind: "envelope" | "photo",
+    itemId: string,
+    envelope: Uint8Array | null,
+    chunkCount: number | null,
+    receivedAt: number,
+  ): void {
+    const devices = this.#deviceIds(campaignId);
+    const { lastInsertRowid } = this.#db
+      .prepare(
+        "INSERT INTO inbox (campaign_id, kind, item_id, envelope, chunk_count, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(campaignId, kind, itemId, envelope, chunkCount, receivedAt);
+    const deliver = this.#db.prepare("INSERT INTO deliveries (campaign_id, device_id, seq) VALUES (?, ?, ?)");
+    for (const device of devices) deliver.run(campaignId, device, lastInsertRowid);
+  }
+
+  /** Deletes an inbox item nobody still has to receive; a delivered photo loses its chunks. */
+  #dropIfDelivered(campaignId: string, seq: number): void {
+    const left = this.#db.prepare("SELECT 1 FROM deliveries WHERE seq = ? LIMIT 1").get(seq);
+    if (left !== undefined) return;
+    const item = this.#db.prepare("SELECT kind, item_id FROM inbox WHERE seq = ?").get(seq) as
+      | Pick<InboxRow, "kind" | "item_id">
+      | undefined;
+    if (item === undefined) return;
+    if (item.kind === "photo") {
+      this.#db.prepare("DELETE FROM photo_chunks WHERE campaign_id = ? AND photo_id = ?").run(campaignId, item.item_id);
+      this.#db
+        .prepare("UPDATE photos SET state = 2 WHERE campaign_id = ? AND photo_id = ?")
+        .run(campaignId, item.item_id);
+    }
+    this.#db.prepare("DELETE FROM inbox WHERE seq = ?").run(seq);
+  }
+
+  // --- lifecycle and health
+
+  async ping(): Promise<void> {
+    this.#read(() => this.#db.prepare("SELECT 1").get());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#events.removeAllListeners();
+    this.#db.close();
+  }
+
+  // --- campaigns and rosters
+
+  async createCampaign(record: CampaignRecord): Promise<boolean> {
+    return this.#write(() => {
+      const { changes } = this.#db
+        .prepare(
+          `INSERT INTO campaigns (campaign_id, root_public_key, roster, roster_serial, device_ids, device_signing_keys, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        )
+        .run(
+          record.campaignId,
+          record.rootPublicKey,
+          record.roster,
+          record.rosterSerial,
+          JSON.stringify(record.deviceIds),
+          JSON.stringify(record.deviceSigningKeys),
+          record.createdAt,
+        );
+      return changes === 1;
+    });
+  }
+
+  async getCampaign(campaignId: string): Promise<CampaignRecord | undefined> {
+    const row = this.#read(() => this.#campaignRow(campaignId));
+    if (row === undefined) return undefined;
+    return {
+      campaignId: row.campaign_id,
+      rootPublicKey: row.root_public_key,
+      roster: bytes(row.roster),
+      rosterSerial: row.roster_serial,
+      deviceIds: JSON.parse(row.device_ids) as string[],
+      deviceSigningKeys: JSON.parse(row.device_signing_keys) as Record<string, string>,
+      createdAt: row.created_at,
+    };
+  }
+
+  async updateRoster(record: CampaignRecord): Promise<boolean> {
+    return this.#write(() => {
+      const row = this.#campaignRow(record.campaignId);
+      if (row === undefined || record.rosterSerial <= row.roster_serial) return false;
+      this.#db
+        .prepare(
+          `UPDATE campaigns SET root_public_key = ?, roster = ?, roster_serial = ?, device_ids = ?, device_signing_keys = ?
+           WHERE campaign_id = ?`,
+        )
+        .run(
+          record.rootPublicKey,
+          record.roster,
+          record.rosterSerial,
+          JSON.stringify(record.deviceIds),
+          JSON.stringify(record.deviceSigningKeys),
+          record.campaignId,
+        );
+      // Devices that left the roster no longer hold data back: drop their deliveries.
+      const kept = new Set(record.deviceIds);
+      const removed = (JSON.parse(row.device_ids) as string[]).filter((device) => !kept.has(device));
+      for (const device of removed) {
+        const seqs = this.#db
+          .prepare("SELECT seq FROM deliveries WHERE campaign_id = ? AND device_id = ?")
+          .pluck()
+          .all(record.campaignId, device) as number[];
+        this.#db
+          .prepare("DELETE FROM deliveries WHERE campaign_id = ? AND device_id = ?")
+          .run(record.campaignId, device);
+        for (const seq of seqs) this.#dropIfDelivered(record.campaignId, seq);
+        this.#db
+          .prepare("DELETE FROM epoch_keys WHERE campaign_id = ? AND device_id = ?")
+          .run(record.campaignId, device);
+      }
+      return true;
+    });
+  }
+
+  async putEpochKeys(campaignId: string, deviceId: string, signedEpochKeys: Uint8Array): Promise<void> {
+    this.#write(() => {
+      if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
+      this.#db
+        .prepare(
+          `INSERT INTO epoch_keys (campaign_id, device_id, document) VALUES (?, ?, ?)
+           ON CONFLICT DO UPDATE SET document = excluded.document`,
+        )
+        .run(campaignId, deviceId, signedEpochKeys);
+    });
+  }
+
+  async getEpochKeys(campaignId: string): Promise<Readonly<Record<string, Uint8Array>>> {
+    const rows = this.#read(
+      () =>
+        this.#db.prepare("SELECT device_id, document FROM epoch_keys WHERE campaign_id = ?").all(campaignId) as {
+          device_id: string;
+          document: Buffer;
+        }[],
+    );
+    const out: Record<string, Uint8Array> = {};
+    for (const row of rows) out[row.device_id] = bytes(row.document);
+    return out;
+  }
+
+  // --- invites and volunteers
+
+  async addInvites(campaignId: string, invites: readonly { storedHash: string; expiresAt: number }[]): Promise<void> {
+    this.#write(() => {
+      if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
+      const insert = this.#db.prepare(
+        "INSERT INTO invites (campaign_id, stored_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      );
+      for (const invite of invites) insert.run(campaignId, invite.storedHash, invite.expiresAt);
+    });
+  }
+
+  async redeemInvite(
+    campaignId: string,
+    storedHash: string,
+    volunteer: VolunteerRecord,
+    now: number,
+  ): Promise<RedeemResult> {
+    return this.#write(() => {
+      const invite = this.#db
+        .prepare("SELECT expires_at FROM invites WHERE campaign_id = ? AND stored_hash = ?")
+        .get(campaignId, storedHash) as { expires_at: number } | undefined;
+      if (invite === undefined || invite.expires_at <= now) return { status: "unknown" };
+      const taken = this.#db
+        .prepare("SELECT 1 FROM volunteers WHERE campaign_id = ? AND pseudonym = ?")
+        .get(campaignId, volunteer.pseudonym);
+      if (taken !== undefined) return { status: "pseudonym-taken" };
+      this.#db.prepare("DELETE FROM invites WHERE campaign_id = ? AND stored_hash = ?").run(campaignId, storedHash);
+      this.#db
+        .prepare(
+          `INSERT INTO volunteers (campaign_id, pseudonym, signing_key, encryption_key, enrolled_at, revoked)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          campaignId,
+          volunteer.pseudonym,
+          volunteer.signingKey,
+          volunteer.encryptionKey,
+          volunteer.enrolledAt,
+          volunteer.revoked ? 1 : 0,
+        );
+      return { status: "redeemed" };
+    });
+  }
+
+  async getVolunteer(campaignId: string, pseudonym: string): Promise<VolunteerRecord | undefined> {
+    const row = this.#read(
+      () =>
+        this.#db
+          .prepare("SELECT * FROM volunteers WHERE campaign_id = ? AND pseudonym = ?")
+          .get(campaignId, pseudonym) as VolunteerRow | undefined,
+    );
+    return row === undefined ? undefined : volunteerFromRow(row);
+  }
+
+  async listVolunteers(campaignId: string): Promise<readonly VolunteerRecord[]> {
+    const rows = this.#read(
+      () =>
+        this.#db
+          .prepare("SELECT * FROM volunteers WHERE campaign_id = ? ORDER BY pseudonym")
+          .all(campaignId) as VolunteerRow[],
+    );
+    return rows.map(volunteerFromRow);
+  }
+
+  async revokeVolunteer(campaignId: string, pseudonym: string): Promise<void> {
+    this.#write(() => {
+      this.#db
+        .prepare("UPDATE volunteers SET revoked = 1 WHERE campaign_id = ? AND pseudonym = ?")
+        .run(campaignId, pseudonym);
+      this.#db.prepare("DELETE FROM mailbox WHERE campaign_id = ? AND pseudonym = ?").run(campaignId, pseudonym);
+    });
+  }
+
+  // --- authentication
+
+  async putChallenge(challenge: string, expiresAt: number): Promise<void> {
+    this.#write(() => {
+      this.#db
+        .prepare(
+          "INSERT INTO challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .run(challenge, expiresAt);
+    });
+  }
+
+  async takeChallenge(challenge: string, now: number): Promise<boolean> {
+    return this.#write(() => {
+      const row = this.#db.prepare("DELETE FROM challenges WHERE challenge = ? RETURNING expires_at").get(challenge) as
+        | { expires_at: number }
+        | undefined;
+      return row !== undefined && row.expires_at > now;
+    });
+  }
+
+  async putSession(tokenHash: string, session: SessionRecord): Promise<void> {
+    this.#write(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO sessions (token_hash, campaign_id, role, principal, expires_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT DO UPDATE SET campaign_id = excluded.campaign_id, role = excluded.role,
+             principal = excluded.principal, expires_at = excluded.expires_at`,
+        )
+        .run(tokenHash, session.campaignId, session.role, session.principal, session.expiresAt);
+    });
+  }
+
+  async getSession(tokenHash: string, now: number): Promise<SessionRecord | undefined> {
+    const row = this.#read(
+      () =>
+        this.#db.prepare("SELECT * FROM sessions WHERE token_hash = ?").get(tokenHash) as
+          | { campaign_id: string; role: SessionRecord["role"]; principal: string; expires_at: number }
+          | undefined,
+    );
+    if (row === undefined || row.expires_at <= now) return undefined;
+    return { campaignId: row.campaign_id, role: row.role, principal: row.principal, expiresAt: row.expires_at };
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    this.#write(() => {
+      this.#db.prepare("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
+    });
+  }
+
+  // --- submissions and coordinator inboxes
+
+  async submitEnvelope(
+    campaignId: string,
+    messageId: string,
+    envelope: Uint8Array,
+    receivedAt: number,
+  ): Promise<SubmitResult> {
+    const digest = sha256(envelope);
+    const result = this.#write((): SubmitResult => {
+      const seen = this.#db
+        .prepare("SELECT digest FROM messages WHERE campaign_id = ? AND message_id = ?")
+        .get(campaignId, messageId) as { digest: Buffer } | undefined;
+      if (seen !== undefined) return { status: seen.digest.equals(digest) ? "duplicate" : "conflict" };
+      if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
+      this.#db
+        .prepare("INSERT INTO messages (campaign_id, message_id, digest, received_at) VALUES (?, ?, ?, ?)")
+        .run(campaignId, messageId, digest, receivedAt);
+      this.#append(campaignId, "envelope", messageId, envelope, null, receivedAt);
+      return { status: "accepted" };
+    });
+    if (result.status === "accepted") this.#notify(campaignId);
+    return result;
+  }
+
+  async createPhoto(
+    campaignId: string,
+    photoId: string,
+    chunkCount: number,
+    now: number,
+  ): Promise<"created" | "exists" | "conflict"> {
+    return this.#write(() => {
+      const row = this.#db
+        .prepare("SELECT chunk_count FROM photos WHERE campaign_id = ? AND photo_id = ?")
+        .get(campaignId, photoId) as { chunk_count: number } | undefined;
+      if (row !== undefined) return row.chunk_count === chunkCount ? "exists" : "conflict";
+      if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
+      this.#db
+        .prepare("INSERT INTO photos (campaign_id, photo_id, chunk_count, created_at) VALUES (?, ?, ?, ?)")
+        .run(campaignId, photoId, chunkCount, now);
+      return "created";
+    });
+  }
+
+  async putPhotoChunk(
+    campaignId: string,
+    photoId: string,
+    index: number,
+    chunk: Uint8Array,
+    now: number,
+  ): Promise<ChunkResult> {
+    const result = this.#write((): ChunkResult => {
+      const photo = this.#db
+        .prepare("SELECT chunk_count, received_chunks, state FROM photos WHERE campaign_id = ? AND photo_id = ?")
+        .get(campaignId, photoId) as { chunk_count: number; received_chunks: number; state: number } | undefined;
+      if (photo === undefined) return { status: "unknown-photo" };
+      if (!Number.isInteger(index) || index < 0 || index >= photo.chunk_count) return { status: "conflict" };
+      // Delivered and deleted: a late retry cannot be checked any more, and must not re-deliver.
+      if (photo.state === 2) return { status: "duplicate", complete: true };
+      const existing = this.#db
+        .prepare("SELECT data FROM photo_chunks WHERE campaign_id = ? AND photo_id = ? AND chunk_index = ?")
+        .get(campaignId, photoId, index) as { data: Buffer } | undefined;
+      if (existing !== undefined) {
+        return existing.data.equals(chunk)
+          ? { status: "duplicate", complete: photo.state === 1 }
+          : { status: "conflict" };
+      }
+      this.#db
+        .prepare("INSERT INTO photo_chunks (campaign_id, photo_id, chunk_index, data) VALUES (?, ?, ?, ?)")
+        .run(campaignId, photoId, index, chunk);
+      const received = photo.received_chunks + 1;
+      const complete = received === photo.chunk_count;
+      this.#db
+        .prepare("UPDATE photos SET received_chunks = ?, state = ? WHERE campaign_id = ? AND photo_id = ?")
+        .run(received, complete ? 1 : 0, campaignId, photoId);
+      if (complete) this.#append(campaignId, "photo", photoId, null, photo.chunk_count, now);
+      return { status: "stored", complete };
+    });
+    if (result.status === "stored" && result.complete) this.#notify(campaignId);
+    return result;
+  }
+
+  async listPhotoChunks(campaignId: string, photoId: string): Promise<readonly number[] | undefined> {
+    return this.#read(() => {
+      const photo = this.#db
+        .prepare("SELECT chunk_count, state FROM photos WHERE campaign_id = ? AND photo_id = ?")
+        .get(campaignId, photoId) as { chunk_count: number; state: number } | undefined;
+      if (photo === undefined) return undefined;
+      // A delivered photo counts as fully held, so a resuming client uploads nothing.
+      if (photo.state === 2) return Array.from({ length: photo.chunk_count }, (_, i) => i);
+      return this.#db
+        .prepare("SELECT chunk_index FROM photo_chunks WHERE campaign_id = ? AND photo_id = ? ORDER BY chunk_index")
+        .pluck()
+        .all(campaignId, photoId) as number[];
+    });
+  }
+
+  async getPhotoChunk(campaignId: string, photoId: string, index: number): Promise<Uint8Array | undefined> {
+    const row = this.#read(
+      () =>
+        this.#db
+          .prepare(
+            `SELECT c.data FROM photo_chunks c JOIN photos p USING (campaign_id, photo_id)
+             WHERE c.campaign_id = ? AND c.photo_id = ? AND c.chunk_index = ? AND p.state = 1`,
+          )
+          .get(campaignId, photoId, index) as { data: Buffer } | undefined,
+    );
+    return row === undefined ? undefined : bytes(row.data);
+  }
+
+  async readInbox(
+    campaignId: string,
+    deviceId: string,
+    limit: number,
+    afterCursor?: string,
+  ): Promise<readonly InboxItem[]> {
+    const after = afterCursor === undefined ? 0 : Number.parseInt(afterCursor, 10);
+    const rows = this.#read(
+      () =>
+        this.#db
+          .prepare(
+            `SELECT i.seq, i.kind, i.item_id, i.envelope, i.chunk_count, i.received_at
+             FROM deliveries d JOIN inbox i ON i.seq = d.seq
+             WHERE d.campaign_id = ? AND d.device_id = ? AND d.seq > ?
+             ORDER BY d.seq LIMIT ?`,
+          )
+          .all(
+            campaignId,
+            deviceId,
+            Number.isSafeInteger(after) ? after : 0,
+            Math.max(0, Math.trunc(limit)),
+          ) as InboxRow[],
+    );
+    return rows.map((row): InboxItem => {
+      const cursor = String(row.seq);
+      if (row.kind === "photo") {
+        return {
+          kind: "photo",
+          cursor,
+          photoId: row.item_id,
+          chunkCount: row.chunk_count ?? 0,
+          receivedAt: row.received_at,
+        };
+      }
+      return {
+        kind: "envelope",
+        cursor,
+        messageId: row.item_id,
+        envelope: bytes(row.envelope ?? Buffer.alloc(0)),
+        receivedAt: row.received_at,
+      };
+    });
+  }
+
+  async ackInbox(campaignId: string, deviceId: string, cursors: readonly string[]): Promise<number> {
+    return this.#write(() => {
+      const remove = this.#db.prepare("DELETE FROM deliveries WHERE campaign_id = ? AND device_id = ? AND seq = ?");
+      let acked = 0;
+      for (const cursor of cursors) {
+        if (!/^[0-9]{1,15}$/.test(cursor)) continue;
+        const seq = Number(cursor);
+        if (remove.run(campaignId, deviceId, seq).changes === 0) continue;
+        acked++;
+        this.#dropIfDelivered(campaignId, seq);
+      }
+      return acked;
+    });
+  }
+
+  async onInboxAppend(listener: InboxListener): Promise<() => Promise<void>> {
+    this.#usable();
+    // A listener's exception must not break the write path that emitted the event.
+    const safe = (campaignId: string): void => {
+      try {
+        listener(campaignId);
+      } catch {
+        // the listener owns its errors
+      }
+    };
+    this.#events.on("append", safe);
+    return async () => {
+      this.#events.off("append", safe);
+    };
+  }
+
+  // --- volunteer mailboxes
+
+  async putMailbox(
+    campaignId: string,
+    pseudonym: string,
+    item: MailboxItem,
+    expiresAt: number,
+  ): Promise<"stored" | "duplicate" | "unknown-volunteer"> {
+    return this.#write(() => {
+      const volunteer = this.#db
+        .prepare("SELECT revoked FROM volunteers WHERE campaign_id = ? AND pseudonym = ?")
+        .get(campaignId, pseudonym) as { revoked: number } | undefined;
+      if (volunteer === undefined || volunteer.revoked !== 0) return "unknown-volunteer";
+      const { changes } = this.#db
+        .prepare(
+          `INSERT INTO mailbox (campaign_id, pseudonym, message_id, message, expires_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING`,
+        )
+        .run(campaignId, pseudonym, item.messageId, item.message, expiresAt);
+      return changes === 1 ? "stored" : "duplicate";
+    });
+  }
+
+  async readMailbox(
+    campaignId: string,
+    pseudonym: string,
+    limit: number,
+    now: number,
+  ): Promise<readonly MailboxItem[]> {
+    const rows = this.#read(
+      () =>
+        this.#db
+          .prepare(
+            `SELECT message_id, message FROM mailbox WHERE campaign_id = ? AND pseudonym = ? AND expires_at > ?
+             ORDER BY seq LIMIT ?`,
+          )
+          .all(campaignId, pseudonym, now, Math.max(0, Math.trunc(limit))) as {
+          message_id: string;
+          message: Buffer;
+        }[],
+    );
+    return rows.map((row) => ({ messageId: row.message_id, message: bytes(row.message) }));
+  }
+
+  async ackMailbox(campaignId: string, pseudonym: string, messageIds: readonly string[]): Promise<number> {
+    return this.#write(() => {
+      const remove = this.#db.prepare("DELETE FROM mailbox WHERE campaign_id = ? AND pseudonym = ? AND message_id = ?");
+      let removed = 0;
+      for (const messageId of messageIds) removed += remove.run(campaignId, pseudonym, messageId).changes;
+      return removed;
+    });
+  }
+
+  // --- limits and retention
+
+  async takeToken(key: string, capacity: number, refillPerSecond: number, now: number): Promise<RateLimitResult> {
+    return this.#write(() => {
+      const row = this.#db.prepare("SELECT tokens, updated_at FROM rate_limits WHERE bucket = ?").get(key) as
+        | { tokens: number; updated_at: number }
+        | undefined;
+      const state = refill(row?.tokens ?? capacity, row?.updated_at ?? now, capacity, refillPerSecond, now);
+      const result = take(state, refillPerSecond);
+      this.#db
+        .prepare(
+          `INSERT INTO rate_limits (bucket, tokens, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`,
+        )
+        .run(key, result.tokens, state.updatedAt);
+      return { allowed: result.allowed, retryAfterMs: result.retryAfterMs };
+    });
+  }
+
+  async expire(olderThan: number, now: number): Promise<number> {
+    return this.#write(() => {
+      let removed = 0;
+      const run = (sql: string, ...params: unknown[]): void => {
+        removed += this.#db.prepare(sql).run(...params).changes;
+      };
+      // Complete photos' inbox items go with their photo, whatever the item's own age.
+      run(
+        `DELETE FROM inbox WHERE kind = 'photo' AND EXISTS (SELECT 1 FROM photos p
+           WHERE p.campaign_id = inbox.campaign_id AND p.photo_id = inbox.item_id AND p.created_at < ?)`,
+        olderThan,
+      );
+      run("DELETE FROM inbox WHERE received_at < ?", olderThan);
+      run("DELETE FROM photos WHERE created_at < ?", olderThan);
+      run("DELETE FROM messages WHERE received_at < ?", olderThan);
+      run("DELETE FROM invites WHERE expires_at <= ?", now);
+      run("DELETE FROM mailbox WHERE expires_at <= ?", now);
+      run("DELETE FROM challenges WHERE expires_at <= ?", now);
+      run("DELETE FROM sessions WHERE expires_at <= ?", now);
+      // A bucket untouched for the whole retention period is as good as full.
+      run("DELETE FROM rate_limits WHERE updated_at < ?", olderThan);
+      return removed;
+    });
+  }
+}
+
+function volunteerFromRow(row: VolunteerRow): VolunteerRecord {
+  return {
+    campaignId: row.campaign_id,
+    pseudonym: row.pseudonym,
+    signingKey: row.signing_key,
+    encryptionKey: row.encryption_key,
+    enrolledAt: row.enrolled_at,
+    revoked: row.revoked !== 0,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(`relay database schema ${version} is newer than this relay (${MIGRATIONS.length})`);
+  }
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next] ?? "");
+      db.pragma(`user_version = ${next + 1}`);
+    }).immediate();
+  }
+}
+
+/** Token bucket arithmetic shared by the SQLite backend (Redis does the same in Lua). */
+export function refill(
+  tokens: number,
+  updatedAt: number,
+  capacity: number,
+  refillPerSecond: number,
+  now: number,
+): { tokens: number; updatedAt: number } {
+  // A clock that went backwards (another node, a test) adds nothing and never removes tokens.
+  const elapsed = Math.max(0, now - updatedAt);
+  return {
+    tokens: Math.min(capacity, tokens + (elapsed * refillPerSecond) / 1000),
+    updatedAt: Math.max(updatedAt, now),
+  };
+}
+
+function take(
+  state: { tokens: number },
+  refillPerSecond: number,
+): { allowed: boolean; retryAfterMs: number; tokens: number } {
+  if (state.tokens >= 1) return { allowed: true, retryAfterMs: 0, tokens: state.tokens - 1 };
+  const retryAfterMs =
+    refillPerSecond > 0 ? Math.ceil(((1 - state.tokens) * 1000) / refillPerSecond) : Number.MAX_SAFE_INTEGER;
+  return { allowed: false, retryAfterMs, tokens: state.tokens };
+}

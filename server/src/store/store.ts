@@ -1,0 +1,181 @@
+// The one storage interface of the relay. Two backends implement it (embedded SQLite and
+// Redis / Redis Cluster) and both pass the same conformance suite (conformance.ts).
+//
+// Rules every backend follows:
+// - A method resolves only once its writes are durable in that backend's configured sense
+//   (SQLite: committed with synchronous=FULL; Redis: acknowledged by the server, whose
+//   appendfsync policy the operator chose). No method resolves after a failed write.
+// - Everything stored is opaque ciphertext, hashes or public keys. No IP address, no plaintext.
+// - The store never records which volunteer submitted which envelope.
+// - Methods that change state are atomic: concurrent calls on several relay nodes are safe.
+// - Times are milliseconds since the epoch, passed in by the caller (so tests control time).
+
+export type Role = "coordinator" | "volunteer";
+
+export interface CampaignRecord {
+  readonly campaignId: string;
+  readonly rootPublicKey: string; // base64url
+  /** The signed roster exactly as the coordinators uploaded it (opaque to the store). */
+  readonly roster: Uint8Array;
+  readonly rosterSerial: number;
+  /** Coordinator device ids in the current roster: one inbox each. */
+  readonly deviceIds: readonly string[];
+  /** Signing public keys (base64url) of the roster's devices, by device id. */
+  readonly deviceSigningKeys: Readonly<Record<string, string>>;
+  readonly createdAt: number;
+}
+
+export interface VolunteerRecord {
+  readonly campaignId: string;
+  readonly pseudonym: string;
+  readonly signingKey: string; // base64url
+  readonly encryptionKey: string; // base64url
+  readonly enrolledAt: number; // coarsened by the caller
+  readonly revoked: boolean;
+}
+
+export interface SessionRecord {
+  readonly campaignId: string;
+  readonly role: Role;
+  /** Device id for a coordinator, pseudonym for a volunteer. */
+  readonly principal: string;
+  readonly expiresAt: number;
+}
+
+export type SubmitResult =
+  /** Newly stored and fanned out to every coordinator inbox. */
+  | { readonly status: "accepted" }
+  /** The same message id with the same bytes was stored before: nothing changed. */
+  | { readonly status: "duplicate" }
+  /** The message id is taken by different bytes: refused, nothing changed. */
+  | { readonly status: "conflict" };
+
+export type RedeemResult =
+  | { readonly status: "redeemed" }
+  | { readonly status: "unknown" } // no such invite, already used, or expired: one answer for all
+  | { readonly status: "pseudonym-taken" };
+
+export type InboxItem =
+  | {
+      readonly kind: "envelope";
+      readonly cursor: string;
+      readonly messageId: string;
+      readonly envelope: Uint8Array;
+      readonly receivedAt: number; // coarsened
+    }
+  | {
+      /** A photo whose every chunk has arrived; fetch its chunks, then ack this item. */
+      readonly kind: "photo";
+      readonly cursor: string;
+      readonly photoId: string;
+      readonly chunkCount: number;
+      readonly receivedAt: number; // coarsened
+    };
+
+export interface MailboxItem {
+  readonly messageId: string;
+  readonly message: Uint8Array; // fixed size (CONTROL_MESSAGE_BYTES)
+}
+
+export type ChunkResult =
+  | { readonly status: "stored"; readonly complete: boolean }
+  | { readonly status: "duplicate"; readonly complete: boolean }
+  | { readonly status: "conflict" } // a different chunk count or different bytes for that index
+  | { readonly status: "unknown-photo" };
+
+export interface RateLimitResult {
+  readonly allowed: boolean;
+  /** When not allowed: milliseconds until one token is available. */
+  readonly retryAfterMs: number;
+}
+
+/** Called for every inbox item as soon as it is appended, on any relay node sharing the store. */
+export type InboxListener = (campaignId: string) => void;
+
+export interface Store {
+  // --- lifecycle and health
+  /** Throws if the store cannot serve requests (the relay then answers 503: fails closed). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- campaigns and rosters
+  /** False if the campaign already exists. */
+  createCampaign(record: CampaignRecord): Promise<boolean>;
+  getCampaign(campaignId: string): Promise<CampaignRecord | undefined>;
+  /** Replaces the roster only if `record.rosterSerial` is greater than the stored one; creates inboxes of new devices. */
+  updateRoster(record: CampaignRecord): Promise<boolean>;
+  /** Stores the signed epoch-key documents of one coordinator device (replacing its previous list). */
+  putEpochKeys(campaignId: string, deviceId: string, signedEpochKeys: Uint8Array): Promise<void>;
+  /** Signed epoch-key documents of every device of the campaign, by device id. */
+  getEpochKeys(campaignId: string): Promise<Readonly<Record<string, Uint8Array>>>;
+
+  // --- invites and volunteers
+  /** Registers invite hashes (already hashed twice by the client: never a secret). Existing ones are kept. */
+  addInvites(campaignId: string, invites: readonly { storedHash: string; expiresAt: number }[]): Promise<void>;
+  /** Burns the invite and enrolls the volunteer atomically; of two concurrent redemptions exactly one succeeds. */
+  redeemInvite(campaignId: string, storedHash: string, volunteer: VolunteerRecord, now: number): Promise<RedeemResult>;
+  getVolunteer(campaignId: string, pseudonym: string): Promise<VolunteerRecord | undefined>;
+  listVolunteers(campaignId: string): Promise<readonly VolunteerRecord[]>;
+  /** Refuses the credential from now on and deletes the mailbox. */
+  revokeVolunteer(campaignId: string, pseudonym: string): Promise<void>;
+
+  // --- authentication
+  /** Stores a one-time challenge until `expiresAt`. */
+  putChallenge(challenge: string, expiresAt: number): Promise<void>;
+  /** Consumes a challenge: true exactly once, and only before it expires. */
+  takeChallenge(challenge: string, now: number): Promise<boolean>;
+  /** Sessions are stored under a hash of the token, never the token itself. */
+  putSession(tokenHash: string, session: SessionRecord): Promise<void>;
+  getSession(tokenHash: string, now: number): Promise<SessionRecord | undefined>;
+  deleteSession(tokenHash: string): Promise<void>;
+
+  // --- submissions and coordinator inboxes
+  /** Idempotent by message id; fans the envelope out to every coordinator device's inbox. */
+  submitEnvelope(
+    campaignId: string,
+    messageId: string,
+    envelope: Uint8Array,
+    receivedAt: number,
+  ): Promise<SubmitResult>;
+  /** Declares a photo and its chunk count (idempotent; a different count is a conflict). */
+  createPhoto(
+    campaignId: string,
+    photoId: string,
+    chunkCount: number,
+    now: number,
+  ): Promise<"created" | "exists" | "conflict">;
+  /** Stores one chunk; when the last missing chunk arrives the photo is appended to every inbox. */
+  putPhotoChunk(
+    campaignId: string,
+    photoId: string,
+    index: number,
+    chunk: Uint8Array,
+    now: number,
+  ): Promise<ChunkResult>;
+  /** Indices of the chunks the relay holds (for resuming), or undefined for an unknown photo. */
+  listPhotoChunks(campaignId: string, photoId: string): Promise<readonly number[] | undefined>;
+  /** A chunk of a complete photo; undefined while incomplete or once deleted. */
+  getPhotoChunk(campaignId: string, photoId: string, index: number): Promise<Uint8Array | undefined>;
+  /** Unacked items of one device's inbox in arrival order, after `afterCursor` if given. */
+  readInbox(campaignId: string, deviceId: string, limit: number, afterCursor?: string): Promise<readonly InboxItem[]>;
+  /** Acks items; data acked by every device of the roster is deleted. Unknown cursors are ignored. */
+  ackInbox(campaignId: string, deviceId: string, cursors: readonly string[]): Promise<number>;
+  /** Live notification of new inbox items (across relay nodes for Redis). Returns an unsubscribe function. */
+  onInboxAppend(listener: InboxListener): Promise<() => Promise<void>>;
+
+  // --- volunteer mailboxes (control messages from coordinators)
+  putMailbox(
+    campaignId: string,
+    pseudonym: string,
+    item: MailboxItem,
+    expiresAt: number,
+  ): Promise<"stored" | "duplicate" | "unknown-volunteer">;
+  readMailbox(campaignId: string, pseudonym: string, limit: number, now: number): Promise<readonly MailboxItem[]>;
+  ackMailbox(campaignId: string, pseudonym: string, messageIds: readonly string[]): Promise<number>;
+
+  // --- limits and retention
+  /** Token bucket kept in the store, so it holds across restarts and relay nodes. */
+  takeToken(key: string, capacity: number, refillPerSecond: number, now: number): Promise<RateLimitResult>;
+  /** Deletes everything older than `olderThan` (retention), returns how many records went. */
+  expire(olderThan: number, now: number): Promise<number>;
+}
