@@ -1,0 +1,131 @@
+// `testigo volunteer …` as a person or a script runs it: the real binary in a child process,
+// against a real relay child process.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { initSodium } from "@testigo/protocol";
+import { type RelayProcess, startRelay } from "../../testing/relay-process.js";
+import { type TestCoordinator, testCoordinator } from "../../volunteer/test-coordinator.js";
+
+const BIN = fileURLToPath(new URL("../../../bin/testigo.js", import.meta.url));
+
+describe("testigo volunteer (CLI)", () => {
+  let relay: RelayProcess;
+  let coordinator: TestCoordinator;
+  let work: string;
+
+  before(async () => {
+    await initSodium();
+    relay = await startRelay();
+    coordinator = await testCoordinator(relay.url, relay.token);
+    work = mkdtempSync(join(tmpdir(), "testigo-cli-volunteer-"));
+    writeFileSync(join(work, "pin"), "481516\n");
+    writeFileSync(join(work, "duress"), "234234\n");
+    writeFileSync(join(work, "wrong"), "000000\n");
+  });
+  after(async () => {
+    await relay.stop({ removeData: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function testigo(...args: string[]) {
+    const run = spawnSync(process.execPath, [BIN, ...args], {
+      encoding: "utf8",
+      env: { ...process.env, TESTIGO_PIN: "" },
+    });
+    return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+
+  it("enrolls, queues offline, syncs when the relay is back, reports status, checks the PIN", async () => {
+    const dir = join(work, "phone");
+    const pin = ["--pin-file", join(work, "pin")];
+    const enrolled = testigo(
+      "volunteer",
+      "enroll",
+      "--dir",
+      dir,
+      "--invite",
+      await coordinator.invite(),
+      ...pin,
+      "--duress-pin-file",
+      join(work, "duress"),
+      "--json",
+    );
+    assert.equal(enrolled.code, 0, enrolled.stderr);
+    const { pseudonym, sent } = JSON.parse(enrolled.stdout) as { pseudonym: string; sent: boolean };
+    assert.match(pseudonym, /^v-[0-9A-Z]{16}$/);
+    assert.equal(sent, true);
+
+    await relay.stop();
+    const offline = testigo(
+      "volunteer",
+      "report",
+      "--dir",
+      dir,
+      "--table",
+      "1401023.3",
+      "--text",
+      "witness blocked",
+      ...pin,
+      "--timeout",
+      "0.3",
+    );
+    assert.equal(offline.code, 3);
+    assert.match(
+      offline.stderr,
+      /relay unreachable at http:\/\/127\.0\.0\.1:\d+: the report is kept in the outbox and will be sent by `testigo volunteer sync`/,
+    );
+    const photo = join(work, "acta.jpg");
+    writeFileSync(
+      photo,
+      new Uint8Array(200_000).map((_, i) => (i * 7) & 0xff),
+    );
+    assert.equal(
+      testigo("volunteer", "acta", "--dir", dir, "--table", "1401023.3", photo, ...pin, "--timeout", "0").code,
+      3,
+    );
+
+    const queued = testigo("volunteer", "status", "--dir", dir, ...pin, "--json");
+    assert.equal(queued.code, 0, queued.stderr);
+    const status = JSON.parse(queued.stdout) as { pseudonym: string; outbox: { envelopes: number; photos: number } };
+    assert.equal(status.pseudonym, pseudonym);
+    assert.deepEqual([status.outbox.envelopes, status.outbox.photos], [2, 1]);
+
+    await relay.restart();
+    const sync = testigo("volunteer", "sync", "--dir", dir, ...pin, "--json");
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.deepEqual((JSON.parse(sync.stdout) as { sent: unknown }).sent, { envelopes: 2, photos: 1, chunks: 4 });
+    const { messages } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["enrolled", "status", "acta"],
+    );
+
+    const wrong = testigo("volunteer", "unlock", "--dir", dir, "--pin-file", join(work, "wrong"));
+    assert.equal(wrong.code, 5);
+    assert.match(wrong.stderr, /wrong PIN: nothing changed; 9 attempts left before the device erases itself/);
+    assert.equal(testigo("volunteer", "unlock", "--dir", dir, ...pin).stdout, "unlocked\n");
+    assert.equal(testigo("volunteer", "unlock", "--dir", dir, "--pin-file", join(work, "duress")).stdout, "unlocked\n");
+
+    // Nothing readable on the device: no text, table, pseudonym or PIN.
+    for (const name of readdirSync(dir)) {
+      const bytes = readFileSync(join(dir, name));
+      for (const marker of ["witness blocked", "1401023.3", pseudonym, "481516", "234234"]) {
+        assert.equal(bytes.includes(Buffer.from(marker)), false, `${marker} in ${name}`);
+      }
+    }
+  });
+
+  it("refuses secrets on the command line and explains every command with --help", () => {
+    assert.equal(testigo("volunteer", "unlock", "--dir", work, "--pin", "123456").code, 2);
+    for (const command of ["enroll", "report", "acta", "sync", "status", "unlock"]) {
+      const help = testigo("volunteer", command, "--help");
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, new RegExp(`^usage: testigo volunteer ${command} --dir DIR`));
+    }
+  });
+});

@@ -1,0 +1,206 @@
+// Tests only: a volunteer built straight from protocol functions and the RelayClient (enroll,
+// seal, submit, upload photos), so coordinator tests do not depend on the volunteer SDK.
+import {
+  bucketFor,
+  bucketSize,
+  concatBytes,
+  type DeviceKeys,
+  DOMAIN,
+  decodeInvite,
+  ENVELOPE_VERSION,
+  encodeEnvelopeHeader,
+  encodeWrappedKey,
+  generateDeviceKeys,
+  type InnerMessage,
+  inviteNonceOf,
+  inviteProofBase64url,
+  inviteRedeemToken,
+  inviteStoredHashBase64url,
+  type Roster,
+  randomBytes,
+  sealEnvelope,
+  sealPhoto,
+  selectEpochKeys,
+  signEnrollment,
+  signWithDomain,
+  toBase64url,
+  u32be,
+  utf8,
+  verifyRoster,
+  wrapKey,
+  xchachaEncrypt,
+} from "@testigo/protocol";
+import { RelayClient } from "../transport/relay-client.js";
+
+export class TestVolunteer {
+  private seq = 0;
+  private constructor(
+    readonly keys: DeviceKeys,
+    readonly pseudonym: string,
+    readonly campaignId: string,
+    readonly client: RelayClient,
+    private readonly roster: Roster,
+    private readonly invite: { nonce: string; storedHash: string; proof: string },
+    /** The invite's secret: what an enrolled volunteer could misuse (security tests). */
+    readonly inviteSecret: Uint8Array,
+  ) {}
+
+  /** Redeems the invite at the relay and sends the `enrolled` report. */
+  static async enroll(code: string, campaignId: string): Promise<TestVolunteer> {
+    const invite = decodeInvite(code);
+    const keys = generateDeviceKeys();
+    const anonymous = new RelayClient(invite.relayUrl);
+    const token = inviteRedeemToken(invite.secret);
+    const pseudonym = await anonymous.enroll(campaignId, {
+      redeemToken: toBase64url(token),
+      signingKey: toBase64url(keys.signing.publicKey),
+      encryptionKey: toBase64url(keys.encryption.publicKey),
+      signature: signEnrollment(token, keys.signing.publicKey, keys.encryption.publicKey, keys.signing.privateKey),
+    });
+    const roster = verifyRoster(await anonymous.getRoster(campaignId), invite.rootFingerprint);
+    const client = anonymous.withCredential({
+      campaignId,
+      role: "volunteer",
+      principal: pseudonym,
+      signingPrivateKey: keys.signing.privateKey,
+    });
+    const volunteer = new TestVolunteer(
+      keys,
+      pseudonym,
+      campaignId,
+      client,
+      roster,
+      {
+        nonce: toBase64url(inviteNonceOf(invite.secret)),
+        storedHash: inviteStoredHashBase64url(token),
+        proof: inviteProofBase64url(invite.secret, keys.signing.publicKey, keys.encryption.publicKey),
+      },
+      invite.secret,
+    );
+    await volunteer.submit(volunteer.message("enrolled", "0", ""));
+    return volunteer;
+  }
+
+  /** The fields every inner message has, with the next seq. */
+  common(table: string, text: string) {
+    return {
+      v: 1 as const,
+      messageId: toBase64url(randomBytes(16)),
+      campaignId: this.campaignId,
+      seq: this.seq++,
+      sentAt: Date.now(),
+      table,
+      text,
+    };
+  }
+
+  /** A sealed message, ready to submit (and to submit again: same id). */
+  message(kind: "status" | "duress" | "enrolled", table: string, text: string): InnerMessage {
+    const common = this.common(table, text);
+    if (kind === "enrolled") {
+      return { kind, ...common, invite: this.invite, encryptionKey: toBase64url(this.keys.encryption.publicKey) };
+    }
+    return { kind, ...common };
+  }
+
+  /** Seals with this volunteer's key, or with `signer` (a forged identity, in security tests). */
+  async seal(message: InnerMessage, signer: DeviceKeys = this.keys): Promise<Uint8Array> {
+    const recipients = selectEpochKeys(await this.client.getEpochKeys(this.campaignId), this.roster, Date.now());
+    return sealEnvelope({ campaignId: this.campaignId, sender: signer.signing, recipients, message }).envelope;
+  }
+
+  async submit(message: InnerMessage, signer: DeviceKeys = this.keys): Promise<string> {
+    return this.client.submitEnvelope(await this.seal(message, signer));
+  }
+
+  /**
+   * What a hostile volunteer can do with its own key: the envelope construction of sealEnvelope
+   * (header, signature over header || json, padding, AEAD, key wrap) WITHOUT its schema check, so
+   * a signed message with inconsistent content reaches coordinators.
+   */
+  async submitUnchecked(message: Record<string, unknown> & { messageId: string }): Promise<string> {
+    const recipients = selectEpochKeys(await this.client.getEpochKeys(this.campaignId), this.roster, Date.now());
+    const json = utf8(JSON.stringify(message));
+    const bucket = bucketFor(32 + 64 + 4 + json.length);
+    const header = encodeEnvelopeHeader({
+      version: ENVELOPE_VERSION,
+      campaignId: this.campaignId,
+      messageId: message.messageId,
+      bucket,
+      recipientCount: recipients.length,
+    });
+    const signature = signWithDomain(DOMAIN.reportSignature, concatBytes(header, json), this.keys.signing.privateKey);
+    const padded = new Uint8Array(bucketSize(bucket) ?? 0);
+    padded.set(concatBytes(this.keys.signing.publicKey, signature, u32be(json.length), json), 0);
+    const contentKey = randomBytes(32);
+    const nonce = randomBytes(24);
+    const entries = recipients.map((r) => encodeWrappedKey(wrapKey(contentKey, r.publicKey, header)));
+    const ciphertext = xchachaEncrypt(padded, concatBytes(header, ...entries), nonce, contentKey);
+    return this.client.submitEnvelope(concatBytes(header, ...entries, nonce, ciphertext));
+  }
+
+  /**
+   * The H1 attack: an `enrolled` report for NEW keys, with a valid proof for this volunteer's
+   * invite, submitted through this volunteer's own session. Returns the new keys.
+   */
+  async forgeEnrollment(secret: Uint8Array = this.inviteSecret): Promise<{ keys: DeviceKeys; messageId: string }> {
+    const keys = generateDeviceKeys();
+    const token = inviteRedeemToken(secret);
+    const message: InnerMessage = {
+      kind: "enrolled",
+      ...this.common("0", ""),
+      invite: {
+        nonce: toBase64url(inviteNonceOf(secret)),
+        storedHash: inviteStoredHashBase64url(token),
+        proof: inviteProofBase64url(secret, keys.signing.publicKey, keys.encryption.publicKey),
+      },
+      encryptionKey: toBase64url(keys.encryption.publicKey),
+    };
+    await this.submit(message, keys);
+    return { keys, messageId: message.messageId };
+  }
+
+  async wipeAck(counter: number): Promise<string> {
+    const message: InnerMessage = { kind: "wipe-ack", ...this.common("0", ""), counter };
+    await this.submit(message);
+    return message.messageId;
+  }
+
+  async status(table: string, text: string, kind: "status" | "duress" = "status"): Promise<string> {
+    const message = this.message(kind, table, text);
+    await this.submit(message);
+    return message.messageId;
+  }
+
+  /** Uploads the photos, then sends the acta (or the acta first, with `actaFirst`). */
+  async acta(table: string, photos: readonly Uint8Array[], options: { actaFirst?: boolean } = {}): Promise<string> {
+    const sealed = photos.map((photo) => sealPhoto(photo));
+    const message: InnerMessage = {
+      kind: "acta",
+      v: 1,
+      messageId: toBase64url(randomBytes(16)),
+      campaignId: this.campaignId,
+      seq: this.seq++,
+      sentAt: Date.now(),
+      table,
+      text: "",
+      tallies: {},
+      photos: sealed.map(({ ref }) => ({
+        photoId: toBase64url(ref.photoId),
+        key: toBase64url(ref.key),
+        header: toBase64url(ref.header),
+        sha256: toBase64url(ref.sha256),
+        size: ref.size,
+        chunkCount: ref.chunkCount,
+      })),
+    };
+    if (options.actaFirst === true) await this.submit(message);
+    for (const { ref, chunks } of sealed) {
+      const id = toBase64url(ref.photoId);
+      await this.client.createPhoto(id, ref.chunkCount);
+      for (const [index, chunk] of chunks.entries()) await this.client.putChunk(id, index, chunk);
+    }
+    if (options.actaFirst !== true) await this.submit(message);
+    return message.messageId;
+  }
+}

@@ -1,0 +1,129 @@
+// Where `fetch` writes what it decrypted. The SDK core only sees this interface; node-output.ts
+// writes OUT/reports.jsonl, OUT/photos/ and OUT/quarantine/ on disk, MemoryOutput keeps them in
+// memory (tests, browsers). Every write must be durable when it resolves: `fetch` acks an inbox
+// item only after that.
+import { sha256, toHex } from "@testigo/protocol";
+
+/** One line of reports.jsonl (docs/cli-coordinator.md lists the fields). */
+export interface ReportLine {
+  readonly id: string;
+  readonly kind: string;
+  readonly volunteer: string;
+  readonly table: string;
+  readonly text: string;
+  readonly seq: number;
+  /** ISO 8601, from the volunteer's phone clock. */
+  readonly sentAt: string;
+  /** ISO 8601, from the relay's clock (coarsened by the relay). */
+  readonly receivedAt: string;
+  readonly tallies?: Readonly<Record<string, number>>;
+  readonly photos?: readonly PhotoLine[];
+  readonly inviteLabel?: string | null;
+  readonly counter?: number;
+  readonly reason?: string;
+}
+
+export interface PhotoLine {
+  readonly photoId: string;
+  /** Relative to OUT, e.g. "photos/<photoId>.jpg"; null if the photo was quarantined. */
+  readonly path: string | null;
+  /** Lowercase hex SHA-256 of the photo as the volunteer took it (signed in the report). */
+  readonly sha256: string;
+  readonly size: number;
+  readonly status: "ok" | "quarantined";
+}
+
+export const QUARANTINE_REASON = {
+  undecryptable: "could not decrypt or verify: corrupted, forged, or sealed to keys this device no longer has",
+  unknownSender:
+    "signed by a key that is not an enrolled volunteer of this campaign (forged, or an enrollment with an invalid invite)",
+  photoCorrupt:
+    "the photo's chunks did not decrypt, or did not match the size and SHA-256 the volunteer signed: corrupted or tampered with at the relay",
+  /** An enrollment of a new key with an invite another key already enrolled with (H1). */
+  inviteReused: "invite already used by another device",
+  inviteExpired: "invite expired before the relay enrolled this device",
+  notEnrolledAtRelay:
+    "an enrollment report for a key the relay never enrolled (an invite copied by an enrolled volunteer)",
+  revoked: "volunteer revoked",
+  unprocessable:
+    "signed, but could not be processed: inconsistent content (e.g. a photo reference whose size and chunk count disagree) from a faulty or hostile device",
+} as const;
+
+/** Quarantine reasons that are attacks on enrollment: counted and shown by `volunteers`. */
+export const SECURITY_REASONS: ReadonlySet<string> = new Set([
+  QUARANTINE_REASON.inviteReused,
+  QUARANTINE_REASON.inviteExpired,
+  QUARANTINE_REASON.notEnrolledAtRelay,
+]);
+
+export interface QuarantineEntry {
+  /** The envelope's message id, or the photo id. */
+  readonly id: string;
+  readonly kind: "envelope" | "photo";
+  readonly reason: string;
+  readonly receivedAt: string;
+  readonly quarantinedAt: string;
+  /** base64url of the envelope as the relay served it (ciphertext), for later examination. */
+  readonly envelope?: string;
+  /** For a refused enrollment: the pseudonym the new key would have had. */
+  readonly pseudonym?: string;
+  /** For a reused invite: the volunteer who enrolled with it first. */
+  readonly inviteHolder?: string;
+}
+
+export interface FetchOutput {
+  /** Ids of the reports already written (read from the output itself, so it cannot disagree). */
+  writtenIds(): Promise<ReadonlySet<string>>;
+  /** Relative path of a photo already written for `photoId` (with this SHA-256 if given). */
+  findPhoto(photoId: string, sha256?: Uint8Array): Promise<string | undefined>;
+  /** Writes a verified photo durably; returns its relative path. */
+  writePhoto(photoId: string, bytes: Uint8Array): Promise<string>;
+  /** Appends lines durably (one fsync for the batch). */
+  appendReports(lines: readonly ReportLine[]): Promise<void>;
+  writeQuarantine(entry: QuarantineEntry): Promise<void>;
+}
+
+/** File extension from the photo's first bytes; the bytes themselves are never changed. */
+export function photoExtension(bytes: Uint8Array): string {
+  const b = (i: number) => bytes[i] ?? -1;
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return "jpg";
+  if (b(0) === 0x89 && b(1) === 0x50 && b(2) === 0x4e && b(3) === 0x47) return "png";
+  if (b(0) === 0x52 && b(1) === 0x49 && b(2) === 0x46 && b(3) === 0x46 && b(8) === 0x57 && b(9) === 0x45) return "webp";
+  if (b(4) === 0x66 && b(5) === 0x74 && b(6) === 0x79 && b(7) === 0x70) return "heic";
+  return "bin";
+}
+
+export function photoFileName(photoId: string, bytes: Uint8Array): string {
+  return `${photoId}.${photoExtension(bytes)}`;
+}
+
+/** In-memory output for tests and browser apps that hand the results on themselves. */
+export class MemoryOutput implements FetchOutput {
+  readonly reports: ReportLine[] = [];
+  readonly photos = new Map<string, Uint8Array>();
+  readonly quarantine = new Map<string, QuarantineEntry>();
+  private readonly digests = new Map<string, string>();
+
+  async writtenIds(): Promise<ReadonlySet<string>> {
+    return new Set(this.reports.map((r) => r.id));
+  }
+  async findPhoto(photoId: string, sha256?: Uint8Array): Promise<string | undefined> {
+    for (const path of this.photos.keys()) {
+      if (!path.startsWith(`photos/${photoId}.`)) continue;
+      if (sha256 === undefined || this.digests.get(path) === toHex(sha256)) return path;
+    }
+    return undefined;
+  }
+  async writePhoto(photoId: string, bytes: Uint8Array): Promise<string> {
+    const path = `photos/${photoFileName(photoId, bytes)}`;
+    this.photos.set(path, bytes.slice());
+    this.digests.set(path, toHex(sha256(bytes)));
+    return path;
+  }
+  async appendReports(lines: readonly ReportLine[]): Promise<void> {
+    this.reports.push(...lines);
+  }
+  async writeQuarantine(entry: QuarantineEntry): Promise<void> {
+    this.quarantine.set(entry.id, entry);
+  }
+}

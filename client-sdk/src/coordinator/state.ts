@@ -1,0 +1,107 @@
+// What a coordinator device keeps in its encrypted store (ProfileStore records), as zod schemas.
+// Record names are the only strings that say what a record is; ProfileStore hides them on disk.
+import { pseudonym, signedDocument, timestamp } from "@testigo/protocol";
+import { z } from "zod";
+
+const b64 = z.string().regex(/^[A-Za-z0-9_-]*$/);
+
+export const RECORD = {
+  config: "config",
+  roster: "roster",
+  counters: "counters",
+  epoch: (epoch: number) => `epoch/${String(epoch).padStart(10, "0")}`,
+  epochPrefix: "epoch/",
+  invite: (storedHash: string) => `invite/${storedHash}`,
+  volunteer: (name: string) => `volunteer/${name}`,
+  volunteerPrefix: "volunteer/",
+  volunteerKey: (signingKey: string) => `vkey/${signingKey}`,
+  /** Which volunteer enrolled with an invite (by its stored hash): one identity per invite. */
+  inviteUse: (storedHash: string) => `invite-use/${storedHash}`,
+} as const;
+
+export const deviceConfig = z.strictObject({
+  v: z.literal(1),
+  /** False between `join` (request made) and `join --bundle` (campaign known). */
+  joined: z.boolean(),
+  /** False until the relay accepted the campaign (init resumes registration if it was interrupted). */
+  registered: z.boolean(),
+  campaignId: z.string(),
+  deviceId: z.string(),
+  relayUrl: z.string(),
+  rootFingerprint: b64,
+  inviteKey: b64,
+  encryption: z.strictObject({ publicKey: b64, privateKey: b64 }),
+  signing: z.strictObject({ publicKey: b64, privateKey: b64 }),
+  /** Only on the device that created the campaign: it alone signs new rosters. */
+  root: z.strictObject({ publicKey: b64, privateKey: b64 }).optional(),
+  createdAt: timestamp,
+});
+export type DeviceConfig = z.infer<typeof deviceConfig>;
+
+export const rosterRecord = z.strictObject({ serial: z.number().int(), signed: signedDocument });
+export type RosterRecord = z.infer<typeof rosterRecord>;
+
+export const epochRecord = z.strictObject({
+  epoch: z.number().int().nonnegative(),
+  publicKey: b64,
+  privateKey: b64,
+  notBefore: timestamp,
+  notAfter: timestamp,
+  /** epochPrivateKeyDeletionTime: the record is erased then. */
+  deleteAt: timestamp,
+  signed: signedDocument,
+});
+export type EpochRecord = z.infer<typeof epochRecord>;
+
+export const inviteRecord = z.strictObject({
+  storedHash: b64,
+  label: z.string().optional(),
+  createdAt: timestamp,
+  expiresAt: timestamp,
+});
+export type InviteRecord = z.infer<typeof inviteRecord>;
+
+export const WIPE_STATES = ["none", "requested", "acknowledged"] as const;
+export type WipeState = (typeof WIPE_STATES)[number];
+
+export const volunteerRecord = z.strictObject({
+  pseudonym,
+  signingKey: b64,
+  encryptionKey: b64,
+  label: z.string().optional(),
+  enrolledAt: timestamp,
+  lastSeen: timestamp.optional(),
+  counts: z.record(z.string(), z.number().int().nonnegative()),
+  duress: z.boolean(),
+  wipe: z.enum(WIPE_STATES),
+  /** Highest control-message counter this device used for the volunteer. */
+  lastControlCounter: z.number().int().nonnegative(),
+  /** Stored hash of the invite this volunteer enrolled with (base64url). */
+  invite: b64.optional(),
+  /**
+   * Set once the volunteer's key must no longer be trusted: its device acknowledged a wipe (reports
+   * with a higher `seq` than the wipe-ack are refused), or the relay lists it as revoked.
+   */
+  revoked: z
+    .strictObject({
+      reason: z.enum(["wiped", "relay"]),
+      at: timestamp,
+      afterSeq: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  /** Enrollments of OTHER keys refused because they reused this volunteer's invite. */
+  security: z.number().int().nonnegative().optional(),
+});
+export type VolunteerRecord = z.infer<typeof volunteerRecord>;
+
+export const volunteerKeyRecord = z.strictObject({ pseudonym });
+
+export const inviteUseRecord = z.strictObject({ storedHash: b64, signingKey: b64, pseudonym });
+export type InviteUseRecord = z.infer<typeof inviteUseRecord>;
+
+export const countersRecord = z.strictObject({
+  quarantined: z.number().int().nonnegative(),
+  /** Enrollments refused as attacks (reused or expired invite, key the relay never enrolled). */
+  security: z.number().int().nonnegative().optional(),
+});
+export type CountersRecord = z.infer<typeof countersRecord>;

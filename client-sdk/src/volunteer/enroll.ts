@@ -1,0 +1,203 @@
+// Enrollment from an invite code. The volunteer learns the coordinators' root fingerprint from the
+// invite itself, never from the relay: the roster the relay serves must verify against it, and
+// every epoch key must verify against that roster, BEFORE any key is generated or sent.
+//
+//   decodeInvite → GET roster → verifyRoster(invite fingerprint) → GET epoch-keys → selectEpochKeys
+//   → fresh device keys → POST enroll (redeem token, keys, proof of possession) → check pseudonym
+//   → key slots + profile → queue the `enrolled` report → try to send it (sync).
+//
+// The relay answers the enrollment before the device writes anything: if the device dies in
+// between, the invite is spent and a new one is needed (the keys were never stored, so nothing
+// half-enrolled remains).
+import {
+  campaignIdFromFingerprint,
+  decodeInvite,
+  generateDeviceKeys,
+  type Invite,
+  inviteNonceOf,
+  inviteProofBase64url,
+  inviteRedeemToken,
+  inviteStoredHashBase64url,
+  NoCurrentEpochKey,
+  pseudonymFromKeys,
+  publicKeysOf,
+  REPORT_KIND,
+  type Roster,
+  selectEpochKeys,
+  signEnrollment,
+  toBase64url,
+  verifyRoster,
+} from "@testigo/protocol";
+import { assertPinAcceptable, InvalidPin, type KdfLimits, newProfile } from "../crypto/key-slots.js";
+import { ProfileStore } from "../storage/profile-store.js";
+import type { DeviceStorage } from "../storage/storage.js";
+import type { HttpTransport } from "../transport/http.js";
+import { RelayClient } from "../transport/relay-client.js";
+import { createDevice, hasDevice } from "./device.js";
+import { VolunteerError } from "./errors.js";
+import { type QueuedItem, queueMessage } from "./outbox.js";
+import type { EpochKeysRecord } from "./records.js";
+import { VolunteerStore } from "./volunteer-store.js";
+
+export interface EnrollOptions {
+  readonly storage: DeviceStorage;
+  readonly inviteCode: string;
+  readonly pin: string;
+  /** A second PIN that opens a plausible empty decoy profile (the duress path is issue 5). */
+  readonly duressPin?: string;
+  readonly keepSent?: boolean;
+  readonly limits?: KdfLimits;
+  readonly transport?: HttpTransport;
+  readonly timeoutMs?: number;
+  readonly now: () => number;
+}
+
+export interface Enrolled {
+  readonly pseudonym: string;
+  readonly relayUrl: string;
+  readonly campaignId: string;
+  readonly store: VolunteerStore;
+  readonly enrolledReport: QueuedItem;
+}
+
+export async function enroll(options: EnrollOptions): Promise<Enrolled> {
+  // Everything that can be checked offline is checked before the invite is spent.
+  assertPinAcceptable(options.pin);
+  if (options.duressPin !== undefined) {
+    assertPinAcceptable(options.duressPin);
+    if (options.duressPin.normalize("NFC") === options.pin.normalize("NFC")) {
+      throw new InvalidPin("the duress PIN must differ from the PIN");
+    }
+  }
+  if (await hasDevice(options.storage)) {
+    throw new VolunteerError(
+      "ALREADY_ENROLLED",
+      "this folder already holds an enrolled device: use another --dir (a device enrolls once)",
+    );
+  }
+  const invite = decodeInvite(options.inviteCode);
+  // The invite's root fingerprint is the campaign id (roster.ts): it names the campaign to ask
+  // for and pins the root key that must have signed its roster.
+  const campaignId = campaignIdFromFingerprint(invite.rootFingerprint);
+  const client = new RelayClient(invite.relayUrl, undefined, {
+    ...(options.transport === undefined ? {} : { transport: options.transport }),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    now: options.now,
+  });
+
+  const signedRoster = await client.getRoster(campaignId);
+  let roster: Roster;
+  try {
+    roster = verifyRoster(signedRoster, invite.rootFingerprint);
+  } catch {
+    throw new VolunteerError("ROSTER_MISMATCH", "the relay's roster does not match the invite: do not use this relay");
+  }
+  if (roster.campaignId !== campaignId) {
+    throw new VolunteerError("ROSTER_MISMATCH", "the relay's roster does not match the invite: do not use this relay");
+  }
+  const epochDocs = await client.getEpochKeys(campaignId);
+  const epochKeys: EpochKeysRecord = { fetchedAt: options.now(), devices: { ...epochDocs } };
+  try {
+    selectEpochKeys(epochKeys.devices, roster, options.now());
+  } catch (error) {
+    // Missing keys only delay the first report (it is sealed at send time); forged ones stop here.
+    if (!(error instanceof NoCurrentEpochKey)) {
+      throw new VolunteerError(
+        "RELAY_LIED",
+        "the relay served coordinator keys that do not verify against the campaign's roster: do not use this relay",
+      );
+    }
+  }
+
+  const keys = generateDeviceKeys();
+  const { signingKey, encryptionKey } = publicKeysOf(keys);
+  const redeemToken = inviteRedeemToken(invite.secret);
+  const pseudonym = await client.enroll(campaignId, {
+    redeemToken: toBase64url(redeemToken),
+    signingKey: toBase64url(signingKey),
+    encryptionKey: toBase64url(encryptionKey),
+    signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey),
+  });
+  if (pseudonym !== pseudonymFromKeys({ signingKey, encryptionKey })) {
+    throw new VolunteerError("RELAY_LIED", "the relay answered a pseudonym that does not belong to this device's keys");
+  }
+
+  const real = newProfile();
+  const decoy = options.duressPin === undefined ? undefined : newProfile();
+  await createDevice(options.storage, {
+    pin: options.pin,
+    real,
+    ...(decoy === undefined || options.duressPin === undefined ? {} : { duress: { pin: options.duressPin, decoy } }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+  });
+  const store = new VolunteerStore(new ProfileStore(options.storage, real.dataKey, real.profileId));
+  const now = options.now();
+  await store.putIdentity({
+    v: 1,
+    relayUrl: client.baseUrl,
+    campaignId,
+    rootFingerprint: toBase64url(invite.rootFingerprint),
+    pseudonym,
+    signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
+    encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
+    invite: {
+      nonce: toBase64url(inviteNonceOf(invite.secret)),
+      storedHash: inviteStoredHashBase64url(redeemToken),
+      proof: inviteProofBase64url(invite.secret, signingKey, encryptionKey),
+    },
+    enrolledAt: now,
+  });
+  await store.putSettings({ keepSent: options.keepSent === true });
+  await store.putRoster(roster.serial, signedRoster);
+  await store.putEpochKeys(epochKeys);
+  if (decoy !== undefined) await writeDecoy(options.storage, decoy, client.baseUrl, campaignId, invite, now);
+
+  const identity = await store.identity();
+  const enrolledReport = await queueMessage(
+    store,
+    {
+      kind: REPORT_KIND.enrolled,
+      table: "0",
+      text: "",
+      invite: identity.invite,
+      encryptionKey: identity.encryption.publicKey,
+    },
+    now,
+  );
+  return { pseudonym, relayUrl: client.baseUrl, campaignId, store, enrolledReport };
+}
+
+/**
+ * A plausible empty profile under the duress PIN: the same relay and campaign, keys of its own
+ * (never enrolled), an empty outbox. What the duress PIN then does (erase the real profile, send
+ * a duress report) is issue 5's.
+ */
+async function writeDecoy(
+  storage: DeviceStorage,
+  decoy: { dataKey: Uint8Array; profileId: Uint8Array },
+  relayUrl: string,
+  campaignId: string,
+  invite: Invite,
+  now: number,
+): Promise<void> {
+  const store = new VolunteerStore(new ProfileStore(storage, decoy.dataKey, decoy.profileId));
+  const keys = generateDeviceKeys();
+  const { signingKey, encryptionKey } = publicKeysOf(keys);
+  const redeemToken = inviteRedeemToken(invite.secret);
+  await store.putIdentity({
+    v: 1,
+    relayUrl,
+    campaignId,
+    rootFingerprint: toBase64url(invite.rootFingerprint),
+    pseudonym: pseudonymFromKeys({ signingKey, encryptionKey }),
+    signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
+    encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
+    invite: {
+      nonce: toBase64url(inviteNonceOf(invite.secret)),
+      storedHash: inviteStoredHashBase64url(redeemToken),
+      proof: inviteProofBase64url(invite.secret, signingKey, encryptionKey),
+    },
+    enrolledAt: now,
+  });
+  await store.putSettings({ keepSent: false });
+}

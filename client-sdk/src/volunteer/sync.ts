@@ -1,0 +1,349 @@
+// One sync run: refresh the roster and epoch keys, send the outbox, read the mailbox.
+//
+// Order on the wire ("small reports first"): every pending envelope goes before any photo chunk,
+// in queue order — status reports, check-ins, `enrolled` AND the acta envelopes themselves (an
+// acta envelope is small: it carries the photos' keys and hashes, not the photos). Then each
+// photo is declared, the relay is asked which chunks it already has, and only the missing ones
+// are uploaded (a photo interrupted by a crash or a lost connection resumes at the first chunk
+// the relay lacks). Coordinators therefore usually see an acta before its photos and must wait
+// for them; they must accept the other order too (a photo completed by an earlier run whose acta
+// was re-sealed later).
+//
+// Accepted items are deleted from the device (or kept, marked sent, with settings.keepSent).
+// Idempotency: an envelope's message id is fixed when it is queued; re-sending the same bytes is
+// a duplicate the relay answers "accepted" again. An envelope re-sealed to newer epoch keys has
+// the same id but other bytes: if the relay answers CONFLICT for it, an earlier copy was already
+// accepted (ids are 16 random bytes that only this device knows), so it counts as accepted.
+import {
+  acceptRoster,
+  type ControlPayload,
+  controlSignersOf,
+  DecryptionFailed,
+  fromBase64url,
+  type OpenedControl,
+  openControl,
+  type Roster,
+  RosterRollback,
+  verifyRoster,
+} from "@testigo/protocol";
+import { RelayRefused, TransportError } from "../transport/errors.js";
+import type { RelayClient } from "../transport/relay-client.js";
+import { VolunteerError } from "./errors.js";
+import { isPending, loadOutbox } from "./outbox.js";
+import type { EnvelopeItem, OutboxItem, PhotoItem, ReceivedControl } from "./records.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { currentRecipients, seal, sealedToCurrent } from "./sealing.js";
+import { bytesOf, deviceKeysOf, type VolunteerStore } from "./volunteer-store.js";
+
+/** Refusals that concern this device's credential, not one item: stop the run. */
+const CREDENTIAL_REFUSALS = new Set(["REVOKED", "AUTH_FAILED", "AUTH_REQUIRED", "FORBIDDEN"]);
+/** How many received control messages the mailbox record keeps. */
+const MAX_RECEIVED_KEPT = 50;
+
+export type SyncEvent =
+  | { readonly type: "envelope-sent"; readonly id: string; readonly kind: string }
+  | { readonly type: "photo-start"; readonly id: string; readonly total: number; readonly done: number }
+  | { readonly type: "chunk-sent"; readonly id: string; readonly done: number; readonly total: number }
+  | { readonly type: "photo-done"; readonly id: string };
+
+export interface SyncOptions {
+  readonly client: RelayClient;
+  readonly retry: RetryPolicy;
+  readonly onEvent?: (event: SyncEvent) => void;
+}
+
+export interface SyncResult {
+  readonly envelopesSent: number;
+  readonly photosSent: number;
+  readonly chunksSent: number;
+  /** Items the relay refused for good during this run: id and the relay's error code. */
+  readonly refused: readonly { readonly id: string; readonly code: string }[];
+  /** Set when the relay could not be reached (within the run's time budget): the rest stays queued. */
+  readonly unreachable?: string;
+  /** Set when envelopes wait for coordinator epoch keys that are not published yet. */
+  readonly waitingForKeys?: boolean;
+  /** Verified control messages received in this run. */
+  readonly controls: readonly ReceivedControl[];
+  /** A verified wipe order, if one arrived (its erase is the caller's: see wipe.ts). */
+  readonly wipe?: Extract<ControlPayload, { kind: "wipe" }>;
+}
+
+class Stop extends Error {}
+
+export async function syncOutbox(store: VolunteerStore, options: SyncOptions): Promise<SyncResult> {
+  const { client, retry } = options;
+  const now = retry.now;
+  const identity = await store.identity();
+  const keys = deviceKeysOf(identity);
+  const settings = await store.settings();
+  const refused: { id: string; code: string }[] = [];
+  let envelopesSent = 0;
+  let photosSent = 0;
+  let chunksSent = 0;
+  let unreachable: string | undefined;
+  let waitingForKeys = false;
+  let controls: ReceivedControl[] = [];
+  let wipe: SyncResult["wipe"];
+
+  const call = async <T>(operation: () => Promise<T>): Promise<T> => {
+    try {
+      return await withRetry(operation, retry);
+    } catch (error) {
+      if (error instanceof TransportError && error.shouldRetry()) {
+        unreachable = error.message;
+        throw new Stop();
+      }
+      if (error instanceof RelayRefused && CREDENTIAL_REFUSALS.has(error.code)) {
+        throw new VolunteerError(
+          "NOT_ENROLLED",
+          `the relay refused this device (${error.code}): it may have been revoked; ask your coordinator`,
+        );
+      }
+      throw error;
+    }
+  };
+
+  const finish = async (item: OutboxItem): Promise<void> => {
+    if (settings.keepSent) {
+      await store.putItem({ ...item, sentAt: now() });
+      return;
+    }
+    await store.putOutboxIds((await store.outboxIds()).filter((id) => id !== item.id));
+    await store.deleteItem(item.id);
+    if (item.type === "photo") {
+      for (let index = 0; index < item.chunkCount; index++) await store.deleteChunk(item.id, index);
+    }
+  };
+
+  const refuse = async (item: OutboxItem, code: string): Promise<void> => {
+    refused.push({ id: item.id, code });
+    await store.putItem({ ...item, refused: code });
+  };
+
+  try {
+    const roster = await refreshRoster(store, client, bytesOf(identity.rootFingerprint), call);
+    const epochDocs = await call(() => client.getEpochKeys(identity.campaignId));
+    const epochKeys = { fetchedAt: now(), devices: { ...epochDocs } };
+    // Verify before keeping: forged documents throw RELAY_LIED here.
+    currentRecipients(epochKeys, roster, now());
+    await store.putEpochKeys(epochKeys);
+
+    const pending = (await loadOutbox(store)).filter(isPending);
+    const envelopes = pending.filter((item): item is EnvelopeItem => item.type === "envelope");
+    const photos = pending.filter((item): item is PhotoItem => item.type === "photo");
+
+    for (const original of envelopes) {
+      let item = original;
+      const recipients = currentRecipients(epochKeys, roster, now());
+      if (recipients === undefined) {
+        waitingForKeys = true;
+        break;
+      }
+      if (!sealedToCurrent(item, recipients)) {
+        // Persist before sending: if this copy is accepted and the device crashes before the
+        // item is deleted, the next run must know that a CONFLICT means "already accepted".
+        item = {
+          ...item,
+          sealed: seal(identity.campaignId, keys.signing, item.message, recipients),
+          resealed: item.resealed || item.sealed !== undefined,
+        };
+        await store.putItem(item);
+      }
+      const envelope = bytesOf(item.sealed?.envelope ?? "");
+      try {
+        await call(() => client.submitEnvelope(envelope));
+      } catch (error) {
+        if (!(error instanceof RelayRefused)) throw error;
+        if (!(error.code === "CONFLICT" && item.resealed)) {
+          await refuse(item, error.code);
+          continue;
+        }
+      }
+      await finish(item);
+      envelopesSent++;
+      options.onEvent?.({ type: "envelope-sent", id: item.id, kind: item.message.kind });
+    }
+
+    for (const photo of photos) {
+      try {
+        await uploadPhoto(
+          store,
+          client,
+          photo,
+          call,
+          (event) => {
+            chunksSent++;
+            options.onEvent?.(event);
+          },
+          options.onEvent,
+        );
+      } catch (error) {
+        if (!(error instanceof RelayRefused) && !(error instanceof VolunteerError && error.code === "DAMAGED"))
+          throw error;
+        await refuse(photo, error.code);
+        continue;
+      }
+      await finish(photo);
+      photosSent++;
+      options.onEvent?.({ type: "photo-done", id: photo.id });
+    }
+
+    ({ controls, wipe } = await readMailbox(store, client, roster, call, now));
+  } catch (error) {
+    if (!(error instanceof Stop)) throw error;
+  }
+
+  const log = await store.syncLog();
+  await store.putSyncLog({
+    ...log,
+    lastSyncAt: now(),
+    ...(unreachable === undefined ? { lastSuccessAt: now() } : {}),
+    ...(unreachable === undefined ? {} : { lastError: unreachable }),
+  });
+  return {
+    envelopesSent,
+    photosSent,
+    chunksSent,
+    refused,
+    ...(unreachable === undefined ? {} : { unreachable }),
+    ...(waitingForKeys ? { waitingForKeys } : {}),
+    controls,
+    ...(wipe === undefined ? {} : { wipe }),
+  };
+}
+
+type Call = <T>(operation: () => Promise<T>) => Promise<T>;
+
+/**
+ * Fetches the relay's roster, verifies it against the invite's root fingerprint and applies the
+ * rollback rule. A roster that does not verify means the relay tried to substitute keys: stop.
+ */
+async function refreshRoster(
+  store: VolunteerStore,
+  client: RelayClient,
+  rootFingerprint: Uint8Array,
+  call: Call,
+): Promise<Roster> {
+  const identity = await store.identity();
+  const held = await store.roster(rootFingerprint);
+  const signed = await call(() => client.getRoster(identity.campaignId));
+  let candidate: Roster;
+  try {
+    candidate = verifyRoster(signed, rootFingerprint);
+  } catch {
+    throw new VolunteerError(
+      "ROSTER_MISMATCH",
+      "the relay's roster does not match the invite: do not use this relay (nothing was sent)",
+    );
+  }
+  let kept: Roster;
+  try {
+    kept = acceptRoster(held, candidate);
+  } catch (error) {
+    // An older or conflicting roster: keep ours (the relay may replay, never roll us back).
+    if (error instanceof RosterRollback && held !== undefined) return held;
+    if (error instanceof DecryptionFailed) {
+      throw new VolunteerError(
+        "ROSTER_MISMATCH",
+        "the relay's roster belongs to another campaign: do not use this relay",
+      );
+    }
+    throw error;
+  }
+  if (kept !== held) await store.putRoster(kept.serial, signed);
+  return kept;
+}
+
+/** Declares the photo, asks which chunks the relay has, uploads the others. */
+async function uploadPhoto(
+  store: VolunteerStore,
+  client: RelayClient,
+  photo: PhotoItem,
+  call: Call,
+  onChunk: (event: SyncEvent) => void,
+  onEvent: SyncOptions["onEvent"],
+): Promise<void> {
+  await call(() => client.createPhoto(photo.id, photo.chunkCount));
+  const have = new Set(await call(() => client.listChunks(photo.id)));
+  let done = have.size;
+  onEvent?.({ type: "photo-start", id: photo.id, total: photo.chunkCount, done });
+  for (let index = 0; index < photo.chunkCount; index++) {
+    if (have.has(index)) continue;
+    const chunk = await store.chunk(photo.id, index);
+    if (chunk === undefined) {
+      throw new VolunteerError("DAMAGED", "a queued photo's chunk is missing from the device");
+    }
+    await call(() => client.putChunk(photo.id, index, chunk));
+    done++;
+    onChunk({ type: "chunk-sent", id: photo.id, done, total: photo.chunkCount });
+  }
+}
+
+/**
+ * Reads the mailbox: every slot is tried; only messages that open for this device, verify against
+ * the roster, are fresh and carry a counter above the last one are used, in counter order.
+ * Everything read is acknowledged (real messages once recorded; filler, forged, replayed and
+ * expired ones never open, and acknowledging them too keeps the acks uninformative).
+ */
+async function readMailbox(
+  store: VolunteerStore,
+  client: RelayClient,
+  roster: Roster,
+  call: Call,
+  now: () => number,
+): Promise<{ controls: ReceivedControl[]; wipe?: Extract<ControlPayload, { kind: "wipe" }> }> {
+  const identity = await store.identity();
+  const keys = deviceKeysOf(identity);
+  const slots = await call(() => client.readMailbox());
+  const mailbox = await store.mailbox();
+  const signers = controlSignersOf(roster);
+  // Counters are per signing device (a Map: device ids never touch an object's prototype).
+  const lastCounters = new Map(Object.entries(mailbox.lastCounters ?? {}));
+  const lastCounterOf = (deviceId: string) => lastCounters.get(deviceId) ?? 0;
+  const opened: OpenedControl[] = [];
+  for (const slot of slots) {
+    const bytes = fromBase64url(slot.message);
+    if (bytes === undefined) continue;
+    try {
+      opened.push(
+        openControl(bytes, {
+          campaignId: identity.campaignId,
+          me: { pseudonym: identity.pseudonym, encryption: keys.encryption },
+          signers,
+          lastCounterOf,
+          now: now(),
+        }),
+      );
+    } catch {
+      // Filler, forged, replayed or expired: never acted upon.
+    }
+  }
+  opened.sort((a, b) => a.payload.counter - b.payload.counter);
+  const controls: ReceivedControl[] = [];
+  let wipe: Extract<ControlPayload, { kind: "wipe" }> | undefined;
+  let lastCounter = mailbox.lastCounter;
+  for (const { payload, signerId } of opened) {
+    if (payload.counter <= lastCounterOf(signerId)) continue;
+    lastCounters.set(signerId, payload.counter);
+    lastCounter = Math.max(lastCounter, payload.counter);
+    controls.push({
+      kind: payload.kind,
+      counter: payload.counter,
+      from: payload.from,
+      issuedAt: payload.issuedAt,
+      receivedAt: now(),
+      ...(payload.kind === "notice" ? { text: payload.text } : {}),
+      ...(payload.kind === "receipt" ? { messageIds: payload.messageIds } : {}),
+    });
+    if (payload.kind === "wipe") wipe = payload;
+  }
+  if (controls.length > 0) {
+    await store.putMailbox({
+      lastCounter,
+      lastCounters: Object.fromEntries(lastCounters),
+      received: [...mailbox.received, ...controls].slice(-MAX_RECEIVED_KEPT),
+    });
+  }
+  await call(() => client.ackMailbox(slots.map((slot) => slot.messageId)));
+  return { controls, ...(wipe === undefined ? {} : { wipe }) };
+}
