@@ -1,0 +1,178 @@
+// The relay benchmark (DESIGN.md §6): envelope submissions with session auth against a bare
+// fastify route that validates with zod and answers, and photo-chunk ingest against a bare
+// loopback TCP transfer, all in one run on this machine. Not a test: nothing here asserts.
+//
+//   node bench/dist/relay.js            (after `npx tsc -b`; needs redis-server on PATH for Redis)
+//
+// Clients run in a separate process (relay-load.ts): real HTTP/1.1 over loopback, keep-alive,
+// CONCURRENCY requests in flight. Runs alternate relay/baseline; medians are reported.
+import { execFile } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { API, apiPath, envelopeLength, initSodium, PHOTO_CHUNK_CIPHERTEXT_BYTES } from "@testigo/protocol";
+import { startRedis } from "@testigo/server/testing";
+import { median } from "./measure.js";
+import type { LoadJob, LoadResult } from "./relay-load.js";
+import { benchCampaign, declarePhotos, startBareRoute, startBenchRelay, startTcpSink } from "./relay-setup.js";
+
+const run = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const LOAD = join(HERE, "relay-load.js");
+const CONCURRENCY = 64;
+const RUNS = 3;
+const VOLUNTEERS = 16;
+const PHOTOS_PER_RUN = 24;
+const CHUNKS_PER_PHOTO = 8;
+const TCP_BYTES = 512 * 1024 * 1024;
+
+async function load(job: LoadJob): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, [LOAD, JSON.stringify(job)], { maxBuffer: 1 << 20 });
+  const result = JSON.parse(stdout) as LoadResult;
+  if (result.failures > 0) throw new Error(`${result.failures} of ${result.requests} requests failed (${job.kind})`);
+  return result;
+}
+
+interface EnvelopeRow {
+  readonly store: string;
+  readonly relay: LoadResult[];
+  readonly bare: LoadResult[];
+}
+
+interface PhotoRow {
+  readonly store: string;
+  readonly relay: LoadResult[];
+  readonly tcp: LoadResult[];
+}
+
+const mb = (r: LoadResult) => r.bytes / r.seconds / 1e6;
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function benchStore(store: { kind: "sqlite" } | { kind: "redis"; url: string }, count: number) {
+  const name = store.kind === "sqlite" ? "embedded (SQLite, synchronous=FULL)" : "Redis (AOF, appendfsync always)";
+  const relay = await startBenchRelay(store);
+  const bare = await startBareRoute();
+  const sink = await startTcpSink();
+  try {
+    const campaign = await benchCampaign(relay.app, VOLUNTEERS);
+    const envelopeJob = (url: string, n: number): LoadJob => ({
+      kind: "envelopes",
+      url,
+      campaignId: campaign.campaignId,
+      tokens: campaign.volunteerTokens,
+      count: n,
+      concurrency: CONCURRENCY,
+    });
+    const relayUrl = `${relay.url}${apiPath(API.submitEnvelope, { campaignId: campaign.campaignId })}`;
+    const bareUrl = `${bare.url}/bare/${campaign.campaignId}/envelopes`;
+    // Warm-up: JIT, connection pools, the store's caches.
+    await load(envelopeJob(relayUrl, Math.min(500, count)));
+    await load(envelopeJob(bareUrl, 1000));
+    const envelopes: EnvelopeRow = { store: name, relay: [], bare: [] };
+    for (let i = 0; i < RUNS; i++) {
+      envelopes.relay.push(await load(envelopeJob(relayUrl, count)));
+      envelopes.bare.push(await load(envelopeJob(bareUrl, count * 4)));
+    }
+
+    const photos: PhotoRow = { store: name, relay: [], tcp: [] };
+    for (let i = 0; i < RUNS; i++) {
+      const declared = await declarePhotos(relay.app, campaign, PHOTOS_PER_RUN, CHUNKS_PER_PHOTO);
+      photos.relay.push(
+        await load({
+          kind: "chunks",
+          photosUrl: `${relay.url}/v1/campaigns/${campaign.campaignId}/photos/`,
+          photos: declared,
+          chunksPerPhoto: CHUNKS_PER_PHOTO,
+          chunkBytes: PHOTO_CHUNK_CIPHERTEXT_BYTES,
+          concurrency: CONCURRENCY,
+        }),
+      );
+      photos.tcp.push(await load({ kind: "tcp", port: sink.port, bytes: TCP_BYTES }));
+    }
+    return { envelopes, photos };
+  } finally {
+    await relay.close();
+    await bare.close();
+    await sink.close();
+  }
+}
+
+function envelopeTable(rows: readonly EnvelopeRow[]): string {
+  const lines = [
+    "| store | relay req/s | bare req/s | ratio (goal ≥ 0.6) | relay p99 ms | bare p99 ms | p99 ratio (goal ≤ 2) |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const row of rows) {
+    const rps = median(row.relay.map((r) => r.perSecond));
+    const bareRps = median(row.bare.map((r) => r.perSecond));
+    const p99 = median(row.relay.map((r) => r.p99Ms));
+    const bareP99 = median(row.bare.map((r) => r.p99Ms));
+    const ratio = rps / bareRps;
+    const p99Ratio = p99 / bareP99;
+    lines.push(
+      `| ${row.store} | ${fmt(rps)} | ${fmt(bareRps)} | ${fmt(ratio, 2)} ${ratio >= 0.6 ? "met" : "NOT met"} | ${fmt(p99, 1)} | ${fmt(bareP99, 1)} | ${fmt(p99Ratio, 1)} ${p99Ratio <= 2 ? "met" : "NOT met"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function photoTable(rows: readonly PhotoRow[]): string {
+  const lines = [
+    "| store | relay chunk ingest MB/s | chunks/s | bare loopback TCP MB/s | ratio (goal ≥ 0.25) |",
+    "|---|---:|---:|---:|---:|",
+  ];
+  for (const row of rows) {
+    const relayMb = median(row.relay.map(mb));
+    const chunks = median(row.relay.map((r) => r.perSecond));
+    const tcpMb = median(row.tcp.map(mb));
+    const ratio = relayMb / tcpMb;
+    lines.push(
+      `| ${row.store} | ${fmt(relayMb, 1)} | ${fmt(chunks)} | ${fmt(tcpMb, 0)} | ${fmt(ratio, 3)} ${ratio >= 0.25 ? "met" : "NOT met"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export async function runAndWriteRelayBench(): Promise<string> {
+  await initSodium();
+  const redis = await startRedis({ appendonly: true, appendfsync: "always" });
+  const results = [];
+  try {
+    results.push(await benchStore({ kind: "sqlite" }, 1500));
+    results.push(await benchStore({ kind: "redis", url: redis.url }, 4000));
+  } finally {
+    await redis.stop();
+  }
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const markdown = [
+    "# Relay benchmark",
+    "",
+    `Node ${process.version}, ${cpus().length} × ${cpu}, load average ${loadavg()[0]?.toFixed(2)} at the end.`,
+    `Clients: a separate process, HTTP/1.1 keep-alive over loopback, ${CONCURRENCY} requests in flight, ${VOLUNTEERS} volunteer sessions round-robin.`,
+    `Medians of ${RUNS} runs, relay and baseline alternating. Generated by \`node bench/dist/relay.js\`.`,
+    "",
+    `## Envelope submissions (${envelopeLength(0, 1)} bytes, bucket 0, one recipient)`,
+    "",
+    "Relay: `POST /v1/campaigns/:id/envelopes` with session auth (session lookup, volunteer check, rate-limit token in the store), header check, durable idempotent store and fan-out. Bare: a fastify route that parses the octet-stream body, validates the path with zod, reads the header and answers 202.",
+    "",
+    envelopeTable(results.map((r) => r.envelopes)),
+    "",
+    `## Photo ingest (${PHOTO_CHUNK_CIPHERTEXT_BYTES}-byte chunks, ${PHOTOS_PER_RUN} photos × ${CHUNKS_PER_PHOTO} chunks per run)`,
+    "",
+    `Relay: \`PUT .../photos/:photoId/chunks/:index\` with session auth. Bare: one loopback TCP connection writing ${TCP_BYTES / 1024 / 1024} MiB into a socket that discards them.`,
+    "",
+    photoTable(results.map((r) => r.photos)),
+    "",
+  ].join("\n");
+  const out = resolve(HERE, "../results/relay.md");
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, markdown);
+  return markdown;
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.stdout.write(await runAndWriteRelayBench());
+}
