@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import fc from "fast-check";
-import { API, apiPath, sessionRequest } from "./api/index.js";
+import { API, apiPath, sessionRequest, sessionResponse } from "./api/index.js";
 import {
   type AuthStatement,
   authMessage,
   newChallenge,
-  newSessionToken,
-  sessionTokenHash,
+  openSessionToken,
+  SESSION_TOKEN_LENGTH,
+  type SessionClaims,
+  sealSessionToken,
   signAuthStatement,
   signEnrollment,
   verifyAuthStatement,
   verifyEnrollment,
 } from "./auth.js";
-import { fromBase64url, toBase64url } from "./bytes.js";
+import { fromBase64url, randomBytes, toBase64url } from "./bytes.js";
 import { campaignIdFromRootKey, generateSigningKeyPair } from "./keys.js";
 import { initSodium } from "./sodium.js";
 
@@ -74,13 +76,48 @@ describe("auth signatures", () => {
 });
 
 describe("session tokens", () => {
-  it("hash deterministically, differ per token and refuse malformed tokens", () => {
-    const a = newSessionToken();
-    const b = newSessionToken();
-    assert.equal(sessionTokenHash(a), sessionTokenHash(a));
-    assert.notEqual(sessionTokenHash(a), sessionTokenHash(b));
-    assert.notEqual(sessionTokenHash(a), a);
-    assert.throws(() => sessionTokenHash("short"), { code: "MALFORMED" });
+  const key = () => randomBytes(32);
+  const claims: SessionClaims = {
+    role: "volunteer",
+    campaignId: campaignIdFromRootKey(generateSigningKeyPair().publicKey),
+    principal: "v-0123456789ABCDEF",
+    expiresAt: 1_900_000_000_123,
+  };
+
+  it("round-trip their claims under the relay's key, one length for every token", () => {
+    const k = key();
+    const a = sealSessionToken(claims, k);
+    const coordinator = { ...claims, role: "coordinator" as const, principal: "d".repeat(64) };
+    const b = sealSessionToken(coordinator, k);
+    assert.deepEqual(openSessionToken(a, k), claims);
+    assert.deepEqual(openSessionToken(b, k), coordinator);
+    assert.equal(a.length, SESSION_TOKEN_LENGTH);
+    assert.equal(b.length, SESSION_TOKEN_LENGTH);
+    assert.match(a, /^[A-Za-z0-9_-]+$/);
+    assert.equal(sessionResponse.safeParse({ token: a, expiresAt: claims.expiresAt }).success, true);
+    // A fresh nonce per token: the same claims never give the same token.
+    assert.notEqual(sealSessionToken(claims, k), a);
+  });
+
+  it("refuse another key, any flipped bit, truncation and junk, without throwing", () => {
+    const k = key();
+    const token = sealSessionToken(claims, k);
+    assert.equal(openSessionToken(token, key()), undefined);
+    const bytes = fromBase64url(token) ?? new Uint8Array();
+    for (const index of [0, 23, 24, 60, bytes.length - 1]) {
+      const flipped = new Uint8Array(bytes);
+      flipped[index] = (flipped[index] ?? 0) ^ 1;
+      assert.equal(openSessionToken(toBase64url(flipped), k), undefined, `bit flipped at ${index}`);
+    }
+    for (const junk of ["", "short", token.slice(1), `${token}A`, "!".repeat(SESSION_TOKEN_LENGTH)]) {
+      assert.equal(openSessionToken(junk, k), undefined);
+    }
+    fc.assert(fc.property(fc.string(), (text) => openSessionToken(text, k) === undefined));
+  });
+
+  it("refuse claims that do not fit", () => {
+    assert.throws(() => sealSessionToken({ ...claims, principal: "x".repeat(200) }, key()), { code: "MALFORMED" });
+    assert.throws(() => sealSessionToken(claims, new Uint8Array(16)), { code: "MALFORMED" });
   });
 });
 

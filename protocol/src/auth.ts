@@ -4,19 +4,30 @@
 // 2. It signs `authMessage(...)` with its Ed25519 signing key under DOMAIN.authSignature:
 //    a coordinator device with the key the campaign's roster lists for it, a volunteer with
 //    the key it enrolled.
-// 3. The relay consumes the challenge, checks the signature and answers a random session token.
-//    It stores only `sessionTokenHash(token)`, so a copy of its database cannot be replayed.
-// Requests then carry `Authorization: Bearer <token>`; the relay verifies no signature per
-// request. What the relay learns: which principal (device id or pseudonym) of which campaign
-// opened a session, and when (to its clock), nothing else.
-import { concatBytes, fromBase64url, randomBytes, toBase64url, u32be, utf8 } from "./bytes.js";
+// 3. The relay consumes the challenge, checks the signature and answers a session token that
+//    is self-contained: its claims (role, campaign, subject, expiry) sealed with
+//    XChaCha20-Poly1305 under the relay's session key (`sealSessionToken`). The relay stores
+//    NOTHING at this step, so its database and append-only logs hold no session record that
+//    could link the next stored envelope to the pseudonym that just authenticated.
+// Requests then carry `Authorization: Bearer <token>`; the relay opens the token (no store
+// access, no signature check) and reads the volunteer's record to refuse revoked credentials.
+// The token is opaque to clients: they must not parse it. What the relay learns: which principal
+// (device id or pseudonym) of which campaign opened a session, and when (to its clock).
+import { concatBytes, fromBase64url, fromUtf8, randomBytes, toBase64url, u32be, u64be, utf8 } from "./bytes.js";
 import { DOMAIN } from "./domain.js";
 import { Malformed } from "./errors.js";
-import { hashWithDomain, signWithDomain, verifyWithDomain } from "./keys.js";
+import { signWithDomain, verifyWithDomain } from "./keys.js";
+import { AEAD_KEY_BYTES, AEAD_TAG_BYTES, XCHACHA_NONCE_BYTES, xchachaDecrypt, xchachaEncrypt } from "./primitives.js";
 
 export const CHALLENGE_BYTES = 32;
-export const SESSION_TOKEN_BYTES = 32;
-export const SESSION_TOKEN_HASH_BYTES = 32;
+/** Claims are padded to this size, so every session token has the same length. */
+export const SESSION_CLAIMS_BYTES = 112;
+/** A session token: nonce (24) || XChaCha20-Poly1305(claims padded to 112) (128). */
+export const SESSION_TOKEN_BYTES = XCHACHA_NONCE_BYTES + SESSION_CLAIMS_BYTES + AEAD_TAG_BYTES;
+/** Its base64url text length (no padding): 203 characters. */
+export const SESSION_TOKEN_LENGTH = Math.ceil((SESSION_TOKEN_BYTES * 4) / 3);
+/** The relay's session key: 32 bytes only the relay (all its nodes) holds. */
+export const SESSION_KEY_BYTES = AEAD_KEY_BYTES;
 /** A challenge must be answered within this time. */
 export const CHALLENGE_TTL_MS = 2 * 60 * 1000;
 /** A session lasts this long; then the client signs a new challenge. */
@@ -80,15 +91,90 @@ export function newChallenge(): string {
   return toBase64url(randomBytes(CHALLENGE_BYTES));
 }
 
-export function newSessionToken(): string {
-  return toBase64url(randomBytes(SESSION_TOKEN_BYTES));
+/** What a session token asserts; only the relay that sealed it can read or forge one. */
+export interface SessionClaims {
+  readonly role: AuthRole;
+  readonly campaignId: string;
+  /** Device id for a coordinator, pseudonym for a volunteer. */
+  readonly principal: string;
+  /** Milliseconds since the epoch (relay clock). */
+  readonly expiresAt: number;
 }
 
-/** The only form in which the relay keeps a session token. Throws Malformed for a bad token. */
-export function sessionTokenHash(token: string): string {
+const CLAIMS_VERSION = 1;
+
+/**
+ * Claims encoding: version (1) || role (1: 0 coordinator, 1 volunteer) || expiresAt (u64 ms) ||
+ * campaign id length (1) || campaign id (UTF-8) || principal length (1) || principal (UTF-8) ||
+ * zero padding to SESSION_CLAIMS_BYTES.
+ */
+function encodeClaims(claims: SessionClaims): Uint8Array {
+  const campaign = utf8(claims.campaignId);
+  const principal = utf8(claims.principal);
+  const used = 12 + campaign.length + principal.length;
+  if (campaign.length > 255 || principal.length > 255 || used > SESSION_CLAIMS_BYTES) {
+    throw new Malformed("session claims too long");
+  }
+  const out = new Uint8Array(SESSION_CLAIMS_BYTES);
+  out.set(
+    concatBytes(
+      new Uint8Array([CLAIMS_VERSION, claims.role === "coordinator" ? 0 : 1]),
+      u64be(claims.expiresAt),
+      new Uint8Array([campaign.length]),
+      campaign,
+      new Uint8Array([principal.length]),
+      principal,
+    ),
+  );
+  return out;
+}
+
+function decodeClaims(bytes: Uint8Array): SessionClaims | undefined {
+  if (bytes.length !== SESSION_CLAIMS_BYTES || bytes[0] !== CLAIMS_VERSION) return undefined;
+  const roleByte = bytes[1];
+  if (roleByte !== 0 && roleByte !== 1) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const expiresAt = Number(view.getBigUint64(2));
+  let offset = 10;
+  const campaignLength = bytes[offset] ?? 0;
+  const campaign = bytes.subarray(offset + 1, offset + 1 + campaignLength);
+  offset += 1 + campaignLength;
+  const principalLength = bytes[offset] ?? 0;
+  const principal = bytes.subarray(offset + 1, offset + 1 + principalLength);
+  offset += 1 + principalLength;
+  if (offset > SESSION_CLAIMS_BYTES || bytes.subarray(offset).some((b) => b !== 0)) return undefined;
+  return {
+    role: roleByte === 0 ? "coordinator" : "volunteer",
+    campaignId: fromUtf8(campaign),
+    principal: fromUtf8(principal),
+    expiresAt,
+  };
+}
+
+/** The relay seals a session's claims into a token (base64url, SESSION_TOKEN_LENGTH characters). */
+export function sealSessionToken(claims: SessionClaims, sessionKey: Uint8Array): string {
+  if (sessionKey.length !== SESSION_KEY_BYTES) throw new Malformed(`session key must be ${SESSION_KEY_BYTES} bytes`);
+  const nonce = randomBytes(XCHACHA_NONCE_BYTES);
+  const sealed = xchachaEncrypt(encodeClaims(claims), utf8(DOMAIN.sessionToken), nonce, sessionKey);
+  return toBase64url(concatBytes(nonce, sealed));
+}
+
+/**
+ * Opens a token sealed under `sessionKey`: its claims, or undefined for anything wrong (bad
+ * text, wrong length, forged, another relay's key). It does not check expiry: the caller does,
+ * against its own clock. Never throws.
+ */
+export function openSessionToken(token: string, sessionKey: Uint8Array): SessionClaims | undefined {
+  if (token.length !== SESSION_TOKEN_LENGTH) return undefined;
   const bytes = fromBase64url(token);
-  if (bytes?.length !== SESSION_TOKEN_BYTES) throw new Malformed("session token must be 32 bytes of base64url");
-  return toBase64url(hashWithDomain(DOMAIN.sessionToken, SESSION_TOKEN_HASH_BYTES, bytes));
+  if (bytes?.length !== SESSION_TOKEN_BYTES) return undefined;
+  const claims = xchachaDecrypt(
+    bytes.subarray(XCHACHA_NONCE_BYTES),
+    utf8(DOMAIN.sessionToken),
+    bytes.subarray(0, XCHACHA_NONCE_BYTES),
+    sessionKey,
+  );
+  return claims === undefined ? undefined : decodeClaims(claims);
 }
 
 /**

@@ -9,6 +9,7 @@ import { LiveHub } from "./live/live-hub.js";
 import { registerWebsocket } from "./live/websocket.js";
 import type { RelayLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
+import { RelayKeyring } from "./relay-keys.js";
 import { registerAuthRoutes } from "./routes/auth.js";
 import { registerCampaignRoutes } from "./routes/campaigns.js";
 import { registerEnvelopeRoutes } from "./routes/envelopes.js";
@@ -57,15 +58,22 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
+  const store = guardStore(deps.store, deps.logger);
   const ctx: RelayContext = {
     config,
-    store: guardStore(deps.store, deps.logger),
+    store,
+    keys: new RelayKeyring(store),
     clock: deps.clock ?? Date.now,
     metrics: deps.metrics ?? new Metrics(),
     logger: deps.logger,
   };
 
   app.decorateRequest("session", null);
+  // Load (or create) the relay secret before the first request, so no request's effect on the
+  // store includes it. Should the store be down now, the first request that needs it retries.
+  app.addHook("onReady", async () => {
+    await ctx.keys.get().catch(() => undefined);
+  });
   // Binary bodies (envelopes, chunks, control messages); each route sets its own exact bodyLimit.
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => {
     done(null, body);

@@ -1,25 +1,28 @@
-// Session hook: resolves `Authorization: Bearer <token>` to a session, checks role, campaign,
-// revocation and the per-credential rate limit. Runs on `onRequest`, before any body is read,
-// so unauthenticated uploads cost the relay nothing.
+// Session hook: opens the sealed token of `Authorization: Bearer <token>` (no store access),
+// checks expiry, role, campaign, revocation (a read of the volunteer's record or the roster)
+// and the per-credential rate limit. Runs on `onRequest`, before any body is read, so
+// unauthenticated uploads cost the relay nothing. Nothing here writes to the store.
 import {
   type AuthRole,
   campaignId as campaignIdSchema,
   LIVE_TOKEN_PROTOCOL_PREFIX,
-  sessionTokenHash,
+  openSessionToken,
+  SESSION_TOKEN_LENGTH,
+  type SessionClaims,
 } from "@testigo/protocol";
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { RelayContext } from "./context.js";
 import { errors, RelayError } from "./errors.js";
-import type { SessionRecord } from "./store/store.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Set by the session hook on authenticated routes. */
-    session: SessionRecord | null;
+    session: SessionClaims | null;
   }
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9_-]{43})$/;
+const TOKEN = new RegExp(`^[A-Za-z0-9_-]{${SESSION_TOKEN_LENGTH}}$`);
+const BEARER = new RegExp(`^Bearer ([A-Za-z0-9_-]{${SESSION_TOKEN_LENGTH}})$`);
 
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -41,7 +44,7 @@ export function liveToken(request: FastifyRequest): string | undefined {
     .map((part) => part.trim())
     .find((part) => part.startsWith(LIVE_TOKEN_PROTOCOL_PREFIX));
   if (protocol === undefined) return undefined;
-  return /^[A-Za-z0-9_-]{43}$/.exec(protocol.slice(LIVE_TOKEN_PROTOCOL_PREFIX.length))?.[0] ?? "";
+  return TOKEN.exec(protocol.slice(LIVE_TOKEN_PROTOCOL_PREFIX.length))?.[0] ?? "";
 }
 
 /** Takes one token from a bucket; 429 with Retry-After when empty. */
@@ -83,8 +86,8 @@ export function requireSessionFrom(
     if (token === undefined) throw errors.authRequired();
     if (token === "") throw errors.sessionInvalid();
     const campaignId = pathCampaign(request);
-    const tokenHash = sessionTokenHash(token);
-    const session = await ctx.store.getSession(tokenHash, ctx.clock());
+    const keys = await ctx.keys.get();
+    const session = openSessionToken(token, keys.session);
     if (session === undefined || session.expiresAt <= ctx.clock()) throw errors.sessionInvalid();
     if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
     if (session.role === "volunteer") {
@@ -96,13 +99,18 @@ export function requireSessionFrom(
       if (campaign === undefined || !campaign.deviceIds.includes(session.principal))
         throw errors.forbidden("coordinator");
     }
-    await rateLimit(ctx, `session:${tokenHash}`);
+    await rateLimit(ctx, credentialBucket(session));
     request.session = session;
   };
 }
 
+/** A credential's rate-limit bucket: one per principal, whatever the number of its sessions. */
+export function credentialBucket(session: SessionClaims): string {
+  return `cred:${session.campaignId}:${session.role}:${session.principal}`;
+}
+
 /** The session set by `requireSession` (a programming error if the hook is missing). */
-export function sessionOf(request: FastifyRequest): SessionRecord {
+export function sessionOf(request: FastifyRequest): SessionClaims {
   if (request.session === null) throw new Error("route registered without requireSession");
   return request.session;
 }

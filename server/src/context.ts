@@ -2,6 +2,7 @@
 import type { AppConfig } from "./config/config.js";
 import type { RelayLogger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import type { RelayKeyring } from "./relay-keys.js";
 import type { Store } from "./store/store.js";
 
 /** Milliseconds since the epoch; injected so tests control time. */
@@ -10,6 +11,8 @@ export type Clock = () => number;
 export interface RelayContext {
   readonly config: AppConfig;
   readonly store: Store;
+  /** The relay's session and bucket keys, from the secret shared through the store. */
+  readonly keys: RelayKeyring;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly logger: RelayLogger;

@@ -22,6 +22,7 @@ export const sessionRequest = z
 export type SessionRequest = z.infer<typeof sessionRequest>;
 
 export const sessionResponse = z.object({
+  /** Opaque to clients: sent back as `Authorization: Bearer <token>`, never parsed. */
   token: base64urlBytes(SESSION_TOKEN_BYTES),
   expiresAt: timestamp,
 });

@@ -11,14 +11,14 @@ import {
   type LiveCloseName,
   type LiveServerFrame,
   liveClientFrame,
+  type SessionClaims,
 } from "@testigo/protocol";
 import type { RawData, WebSocket } from "ws";
-import { rateLimit } from "../auth.js";
+import { credentialBucket, rateLimit } from "../auth.js";
 import type { LiveLimits } from "../config/config.js";
 import type { RelayContext } from "../context.js";
 import { RelayError } from "../errors.js";
 import { wireInboxItem } from "../routes/inbox.js";
-import type { SessionRecord } from "../store/store.js";
 import type { InboxWaker, LiveHub } from "./live-hub.js";
 
 /** How often a push waiting for the client to read checks the send buffer again. */
@@ -28,8 +28,7 @@ export interface LiveConnectionDeps {
   readonly ctx: RelayContext;
   readonly hub: LiveHub;
   readonly socket: WebSocket;
-  readonly session: SessionRecord;
-  readonly tokenHash: string;
+  readonly session: SessionClaims;
   readonly limits: LiveLimits;
 }
 
@@ -220,10 +219,10 @@ export class LiveConnection implements InboxWaker {
   }
 
   async #ack(cursors: readonly string[]): Promise<void> {
-    const { ctx, session, tokenHash } = this.#deps;
+    const { ctx, session } = this.#deps;
     try {
-      // Acks write to the store: they count against the session's rate limit like HTTP acks.
-      await rateLimit(ctx, `session:${tokenHash}`);
+      // Acks write to the store: they count against the credential's rate limit like HTTP acks.
+      await rateLimit(ctx, credentialBucket(session));
       const count = await ctx.store.ackInbox(session.campaignId, session.principal, cursors);
       ctx.metrics.count("inbox_items_acked", count);
       ctx.metrics.count("live_items_acked", count);
@@ -237,7 +236,7 @@ export class LiveConnection implements InboxWaker {
 
   /** Heartbeat: a socket that missed a pong is dead; the session must still be valid; re-read. */
   async #onTick(): Promise<void> {
-    const { socket, ctx, session, tokenHash } = this.#deps;
+    const { socket, ctx, session } = this.#deps;
     if (this.#closed) return;
     if (!this.#alive) {
       socket.terminate();
@@ -247,9 +246,8 @@ export class LiveConnection implements InboxWaker {
     this.#alive = false;
     socket.ping();
     try {
-      const now = ctx.clock();
-      const current = await ctx.store.getSession(tokenHash, now);
-      if (current === undefined || current.expiresAt <= now) {
+      // The token's own expiry: nothing about sessions is stored to look up.
+      if (session.expiresAt <= ctx.clock()) {
         this.close("sessionEnded", {
           code: "AUTH_REQUIRED",
           message: "the session expired or was closed; open a new session and reconnect",

@@ -1,16 +1,16 @@
 // POST /v1/auth/challenge and POST /v1/auth/session: a signed one-time challenge yields a
-// short-lived session token, of which the relay keeps only a hash.
+// short-lived session token sealed by the relay. Opening a session writes nothing but the
+// challenge's deletion: no session record exists anywhere in the store.
 import {
   API,
   CHALLENGE_TTL_MS,
   type ChallengeResponse,
   fromBase64url,
   newChallenge,
-  newSessionToken,
   SESSION_TTL_MS,
   type SessionResponse,
+  sealSessionToken,
   sessionRequest,
-  sessionTokenHash,
   verifyAuthStatement,
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
@@ -60,14 +60,12 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): voi
       if (publicKey === undefined || !verifyAuthStatement(body, body.signature, publicKey)) throw fail(ctx);
       // Only the key's holder learns that it is revoked.
       if (revoked) throw errors.revoked();
-      const token = newSessionToken();
       const expiresAt = ctx.clock() + SESSION_TTL_MS;
-      await ctx.store.putSession(sessionTokenHash(token), {
-        campaignId: body.campaignId,
-        role: body.role,
-        principal: body.principal,
-        expiresAt,
-      });
+      const keys = await ctx.keys.get();
+      const token = sealSessionToken(
+        { campaignId: body.campaignId, role: body.role, principal: body.principal, expiresAt },
+        keys.session,
+      );
       ctx.metrics.count("sessions_opened");
       void reply.code(201);
       return { token, expiresAt };

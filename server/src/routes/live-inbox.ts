@@ -1,6 +1,6 @@
 // GET /v1/campaigns/:campaignId/inbox/live: the coordinator inbox pushed over WebSocket.
 // Authentication runs in onRequest, during the upgrade: no socket exists for an unknown caller.
-import { campaignParams, LIVE_INBOX_ROUTE, sessionTokenHash } from "@testigo/protocol";
+import { campaignParams, LIVE_INBOX_ROUTE } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
 import { liveToken, requireSessionFrom, sessionOf } from "../auth.js";
 import { LIVE_DEFAULTS } from "../config/config.js";
@@ -18,14 +18,11 @@ export function registerLiveInboxRoutes(app: FastifyInstance, ctx: RelayContext,
     onRequest: requireSessionFrom(ctx, liveToken, "coordinator"),
     handler: async (socket, request) => {
       parseOr400(campaignParams, request.params, "path");
-      const token = liveToken(request);
-      if (token === undefined || token === "") throw new Error("live route reached without a token");
       const connection = new LiveConnection({
         ctx,
         hub,
         socket,
         session: sessionOf(request),
-        tokenHash: sessionTokenHash(token),
         limits,
       });
       await connection.start();

@@ -217,16 +217,15 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     );
 
     it(
-      "stores sessions until expiry and deletes them",
+      "keeps the first relay secret: concurrent candidates all get the same one",
       withStore(async (store) => {
-        const hash = id();
-        const session = { campaignId: id(), role: "volunteer" as const, principal: id(), expiresAt: T0 + 60_000 };
-        await store.putSession(hash, session);
-        assert.deepEqual(await store.getSession(hash, T0), session);
-        assert.equal(await store.getSession(hash, T0 + 60_000), undefined);
-        assert.equal(await store.getSession(id(), T0), undefined);
-        await store.deleteSession(hash);
-        assert.equal(await store.getSession(hash, T0), undefined);
+        const candidates = Array.from({ length: 4 }, () => blob(32));
+        const secrets = await Promise.all(candidates.map((candidate) => store.relaySecret(candidate)));
+        const first = secrets[0];
+        assert.ok(first !== undefined && first.length === 32);
+        assert.ok(candidates.some((candidate) => Buffer.from(candidate).equals(first)));
+        for (const secret of secrets) assert.deepEqual(secret, first);
+        assert.deepEqual(await store.relaySecret(blob(32)), first);
       }),
     );
 

@@ -25,9 +25,10 @@
 //
 // Keys carry a configurable prefix and a hash tag per campaign ("testigo:{<campaignId>}:...")
 // so a campaign's keys share one cluster slot and its Lua scripts stay single-slot; global keys
-// (challenges, sessions, rate-limit buckets, the campaign list) each carry their own tag.
-// Challenges and sessions are checked against the caller's `now`; a Redis TTL (expiry + 5 min,
-// on Redis's clock) only collects them, so `expire` does not need to visit them.
+// (challenges, the relay secret, rate-limit buckets, the campaign list) each carry their own tag.
+// Challenges are checked against the caller's `now`; a Redis TTL (expiry + 5 min, on Redis's
+// clock) only collects them, so `expire` does not need to visit them. Nothing is stored per
+// session: session tokens are sealed by the relay (see ../auth.ts).
 import { createHash } from "node:crypto";
 import { createClient, createCluster, RESP_TYPES } from "redis";
 import {
@@ -60,7 +61,6 @@ import type {
   MailboxItem,
   RateLimitResult,
   RedeemResult,
-  SessionRecord,
   Store,
   SubmitResult,
   VolunteerRecord,
@@ -87,7 +87,7 @@ interface Link {
 }
 
 const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.SIMPLE_STRING]: Buffer };
-const SESSION_TTL_SLACK_MS = 5 * 60_000;
+const CHALLENGE_TTL_SLACK_MS = 5 * 60_000;
 const STREAM_ID = /^[0-9]{1,20}-[0-9]{1,20}$/;
 
 function socketOptions(options: RedisStoreOptions) {
@@ -407,7 +407,7 @@ export class RedisStore implements Store {
 
   async putChallenge(challenge: string, expiresAt: number): Promise<void> {
     const key = this.#global("ch", challenge);
-    const ttl = Math.max(0, Math.trunc(expiresAt - Date.now())) + SESSION_TTL_SLACK_MS;
+    const ttl = Math.max(0, Math.trunc(expiresAt - Date.now())) + CHALLENGE_TTL_SLACK_MS;
     await this.#call(key, ["SET", key, String(expiresAt), "PX", String(ttl)]);
   }
 
@@ -417,23 +417,11 @@ export class RedisStore implements Store {
     return value !== null && Number(text(value)) > now;
   }
 
-  async putSession(tokenHash: string, session: SessionRecord): Promise<void> {
-    const key = this.#global("s", tokenHash);
-    const ttl = Math.max(0, Math.trunc(session.expiresAt - Date.now())) + SESSION_TTL_SLACK_MS;
-    await this.#call(key, ["SET", key, JSON.stringify(session), "PX", String(ttl)]);
-  }
-
-  async getSession(tokenHash: string, now: number): Promise<SessionRecord | undefined> {
-    const key = this.#global("s", tokenHash);
-    const value = await this.#call(key, ["GET", key]);
-    if (value === null) return undefined;
-    const session = JSON.parse(text(value)) as SessionRecord;
-    return session.expiresAt > now ? session : undefined;
-  }
-
-  async deleteSession(tokenHash: string): Promise<void> {
-    const key = this.#global("s", tokenHash);
-    await this.#call(key, ["DEL", key]);
+  async relaySecret(candidate: Uint8Array): Promise<Uint8Array> {
+    const key = this.#global("secret", "relay");
+    // SET NX ... GET answers the value already there (nil when ours was stored): one round trip.
+    const previous = await this.#call(key, ["SET", key, Buffer.from(candidate), "NX", "GET"]);
+    return previous === null ? new Uint8Array(candidate) : bytesOf(previous);
   }
 
   // --- submissions and coordinator inboxes

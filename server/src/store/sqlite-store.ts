@@ -18,7 +18,6 @@ import type {
   MailboxItem,
   RateLimitResult,
   RedeemResult,
-  SessionRecord,
   Store,
   SubmitResult,
   VolunteerRecord,
@@ -150,6 +149,11 @@ const MIGRATIONS: readonly string[] = [
     tokens REAL NOT NULL,
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
+  `,
+  // Sessions became self-contained sealed tokens: nothing is stored per session any more.
+  `
+  DROP TABLE sessions;
+  CREATE TABLE relay_secret (id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL);
   `,
 ];
 
@@ -525,32 +529,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async putSession(tokenHash: string, session: SessionRecord): Promise<void> {
-    this.#write(() => {
-      this.#db
-        .prepare(
-          `INSERT INTO sessions (token_hash, campaign_id, role, principal, expires_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT DO UPDATE SET campaign_id = excluded.campaign_id, role = excluded.role,
-             principal = excluded.principal, expires_at = excluded.expires_at`,
-        )
-        .run(tokenHash, session.campaignId, session.role, session.principal, session.expiresAt);
-    });
-  }
-
-  async getSession(tokenHash: string, now: number): Promise<SessionRecord | undefined> {
-    const row = this.#read(
-      () =>
-        this.#db.prepare("SELECT * FROM sessions WHERE token_hash = ?").get(tokenHash) as
-          | { campaign_id: string; role: SessionRecord["role"]; principal: string; expires_at: number }
-          | undefined,
-    );
-    if (row === undefined || row.expires_at <= now) return undefined;
-    return { campaignId: row.campaign_id, role: row.role, principal: row.principal, expiresAt: row.expires_at };
-  }
-
-  async deleteSession(tokenHash: string): Promise<void> {
-    this.#write(() => {
-      this.#db.prepare("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
+  async relaySecret(candidate: Uint8Array): Promise<Uint8Array> {
+    return this.#write(() => {
+      this.#db.prepare("INSERT INTO relay_secret (id, secret) VALUES (1, ?) ON CONFLICT DO NOTHING").run(candidate);
+      const row = this.#db.prepare("SELECT secret FROM relay_secret WHERE id = 1").get() as { secret: Buffer };
+      return bytes(row.secret);
     });
   }
 
@@ -829,7 +812,6 @@ export class SqliteStore implements Store {
       run("DELETE FROM invites WHERE expires_at <= ?", now);
       run("DELETE FROM mailbox WHERE expires_at <= ?", now);
       run("DELETE FROM challenges WHERE expires_at <= ?", now);
-      run("DELETE FROM sessions WHERE expires_at <= ?", now);
       // A bucket untouched for the whole retention period is as good as full.
       run("DELETE FROM rate_limits WHERE updated_at < ?", olderThan);
       return removed;

@@ -34,14 +34,6 @@ export interface VolunteerRecord {
   readonly revoked: boolean;
 }
 
-export interface SessionRecord {
-  readonly campaignId: string;
-  readonly role: Role;
-  /** Device id for a coordinator, pseudonym for a volunteer. */
-  readonly principal: string;
-  readonly expiresAt: number;
-}
-
 export type SubmitResult =
   /** Newly stored and fanned out to every coordinator inbox. */
   | { readonly status: "accepted" }
@@ -124,10 +116,12 @@ export interface Store {
   putChallenge(challenge: string, expiresAt: number): Promise<void>;
   /** Consumes a challenge: true exactly once, and only before it expires. */
   takeChallenge(challenge: string, now: number): Promise<boolean>;
-  /** Sessions are stored under a hash of the token, never the token itself. */
-  putSession(tokenHash: string, session: SessionRecord): Promise<void>;
-  getSession(tokenHash: string, now: number): Promise<SessionRecord | undefined>;
-  deleteSession(tokenHash: string): Promise<void>;
+  /**
+   * The relay's 32-byte secret, shared by every node of the store: stores `candidate` if no
+   * secret exists yet (set-if-absent, atomic), and returns the stored one. Session tokens are
+   * sealed under a key derived from it, so the relay stores nothing per session.
+   */
+  relaySecret(candidate: Uint8Array): Promise<Uint8Array>;
 
   // --- submissions and coordinator inboxes
   /** Idempotent by message id; fans the envelope out to every coordinator device's inbox. */
