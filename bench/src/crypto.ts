@@ -7,6 +7,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   BUCKET_SIZES,
@@ -19,18 +20,20 @@ import {
   openEnvelope,
   openPhoto,
   PHOTO_CHUNK_PLAINTEXT_BYTES,
+  photoSha256,
   REPORT_KIND,
   randomBytes,
   readEnvelopeHeader,
   type StatusReport,
   sealEnvelope,
   sealPhoto,
+  sealPhotoAsync,
   sha256,
   toBase64url,
   wrapKey,
 } from "@testigo/protocol";
 import { type BenchRow, markdownTable } from "./markdown.js";
-import { compare, type MeasureOptions } from "./measure.js";
+import { type Comparison, compare, type MeasureOptions, median } from "./measure.js";
 import {
   rawHashAndSealPhoto,
   rawOpenAndHashPhoto,
@@ -149,6 +152,77 @@ function reportRows(): BenchRow[] {
   ];
 }
 
+async function timeRunAsync(fn: () => unknown, iterations: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < iterations; i++) await fn();
+  return iterations / ((performance.now() - start) / 1000);
+}
+
+/** compare() (measure.ts) for functions that return promises: each call is awaited before the next. */
+async function compareAsync(ours: () => unknown, raw: () => unknown, options: MeasureOptions): Promise<Comparison> {
+  for (let i = 0; i < options.warmup; i++) {
+    await ours();
+    await raw();
+  }
+  const oursSamples: number[] = [];
+  const rawSamples: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    if (run % 2 === 0) {
+      oursSamples.push(await timeRunAsync(ours, options.iterations));
+      rawSamples.push(await timeRunAsync(raw, options.iterations));
+    } else {
+      rawSamples.push(await timeRunAsync(raw, options.iterations));
+      oursSamples.push(await timeRunAsync(ours, options.iterations));
+    }
+  }
+  const ratios = oursSamples.map((value, run) => value / (rawSamples[run] as number));
+  return {
+    ours: { opsPerSecond: median(oursSamples), samples: oursSamples },
+    raw: { opsPerSecond: median(rawSamples), samples: rawSamples },
+    ratio: median(ratios),
+  };
+}
+
+/** The asynchronous path (photo.ts: photoSha256 with WebCrypto, sealPhotoAsync). */
+async function asyncPhotoRows(photo: Uint8Array): Promise<BenchRow[]> {
+  const s = sodiumOrThrow();
+  const sealed = await sealPhotoAsync(photo);
+  if (openPhoto(sealed.ref, sealed.chunks).length !== photo.length) throw new Error("bench: photo did not round-trip");
+  if (!s.memcmp(await photoSha256(photo), sha256(photo))) throw new Error("bench: WebCrypto and libsodium disagree");
+  const chunks = sealed.ref.chunkCount;
+  const rawChunks = Math.ceil(photo.length / PHOTO_CHUNK_PLAINTEXT_BYTES);
+  return [
+    {
+      operation: `photo seal (sealPhotoAsync: SHA-256 by WebCrypto), 2 MiB: SHA-256 + ${chunks} chunks (bucketed) vs raw push of ${rawChunks}`,
+      comparison: await compareAsync(
+        () => sealPhotoAsync(photo),
+        () => rawSealPhoto(s, photo, PHOTO_CHUNK_PLAINTEXT_BYTES),
+        PHOTO,
+      ),
+      bytesPerOp: PHOTO_BYTES,
+      goal: 0.9,
+    },
+    {
+      operation: `photo seal (sealPhotoAsync), 2 MiB: ${chunks} chunks vs raw libsodium SHA-256 + push of ${rawChunks} (same work)`,
+      comparison: await compareAsync(
+        () => sealPhotoAsync(photo),
+        () => rawHashAndSealPhoto(s, photo, PHOTO_CHUNK_PLAINTEXT_BYTES),
+        PHOTO,
+      ),
+      bytesPerOp: PHOTO_BYTES,
+    },
+    {
+      operation: "SHA-256 of 2 MiB: photoSha256 (WebCrypto) vs libsodium crypto_hash_sha256",
+      comparison: await compareAsync(
+        () => photoSha256(photo),
+        () => s.crypto_hash_sha256(photo),
+        PHOTO,
+      ),
+      bytesPerOp: PHOTO_BYTES,
+    },
+  ];
+}
+
 function photoRows(photo: Uint8Array): BenchRow[] {
   const s = sodiumOrThrow();
   const digest = sha256(photo);
@@ -217,10 +291,12 @@ function sodiumOrThrow() {
 export async function runCryptoBench(): Promise<string> {
   loaded = await initSodium();
   const photo = photoBytes();
-  const rows = [...reportRows(), keyWrapRow(), ...photoRows(photo.bytes)];
+  const rows = [...reportRows(), keyWrapRow(), ...photoRows(photo.bytes), ...(await asyncPhotoRows(photo.bytes))];
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const report = [
     "# Crypto benchmark: Testigo protocol vs raw libsodium",
+    "",
+    "Command: `npx tsc -b && node bench/dist/crypto.js` (from the repository root; rewrites this file).",
     "",
     `Node ${process.version}, libsodium ${loaded.sodium_version_string()} (libsodium-wrappers-sumo, WebAssembly), ${cpu}, ${new Date().toISOString().slice(0, 10)}.`,
     `Median of interleaved runs (small messages: ${SMALL.runs} runs of ${SMALL.iterations} ops; photos: ${PHOTO.runs} runs of ${PHOTO.iterations}); ratio = median of per-run-pair ratios. Load average at start: ${loadavg()[0]?.toFixed(2)} on ${cpus().length} CPUs. Photo content: ${photo.source}.`,

@@ -243,6 +243,56 @@ export function sealPhoto(photo: Uint8Array, options: PhotoSealOptions = {}): Se
   return { ref, chunks: first.length === 0 ? chunks : first.concat(chunks) };
 }
 
+/**
+ * SHA-256 of a photo with WebCrypto (`crypto.subtle.digest`: native code, off the main thread in
+ * Node and in browsers), falling back to libsodium's WebAssembly where WebCrypto is absent (a
+ * browser page that is not a secure context). Same digest either way; several times faster on
+ * large photos, which is where sealPhoto spent most of its time.
+ */
+export async function photoSha256(photo: Uint8Array): Promise<Uint8Array> {
+  const subtle = (globalThis as { crypto?: { subtle?: SubtleLike } }).crypto?.subtle;
+  if (subtle === undefined) return sha256(photo);
+  let digest: ArrayBuffer;
+  try {
+    digest = await subtle.digest("SHA-256", photo);
+  } catch {
+    return sha256(photo);
+  }
+  const out = new Uint8Array(digest);
+  if (out.length !== PHOTO_SHA256_BYTES) return sha256(photo);
+  return out;
+}
+
+interface SubtleLike {
+  digest(algorithm: "SHA-256", data: Uint8Array): Promise<ArrayBuffer>;
+}
+
+/**
+ * sealPhoto with the SHA-256 computed by photoSha256 (WebCrypto) while the chunks are encrypted:
+ * the same result as sealPhoto, faster. `options.sha256`, when given, is used as is. Prefer this
+ * (or `new PhotoSealer(size, { sha256: await photoSha256(photo) })` for chunk-by-chunk output)
+ * wherever the caller can await.
+ */
+export async function sealPhotoAsync(photo: Uint8Array, options: PhotoSealOptions = {}): Promise<SealedPhoto> {
+  if (options.sha256 !== undefined) return sealPhoto(photo, options);
+  photoChunkCount(photo.length); // refuse a bad size before hashing anything
+  // WebCrypto copies the input when the call is made, then hashes on another thread in Node
+  // (a worker in some browsers) while secretstream runs here. The digest enters only the
+  // reference, never a chunk, so the chunks can be made before it is known.
+  const digest = photoSha256(photo);
+  let sealed: SealedPhoto;
+  try {
+    sealed = sealPhoto(photo, { ...options, sha256: PENDING_DIGEST });
+  } catch (error) {
+    await digest.catch(() => undefined);
+    throw error;
+  }
+  return { ref: { ...sealed.ref, sha256: await digest }, chunks: sealed.chunks };
+}
+
+/** Stands in for the digest while it is being computed; never leaves sealPhotoAsync. */
+const PENDING_DIGEST = new Uint8Array(PHOTO_SHA256_BYTES);
+
 function hasLength(bytes: unknown, length: number): boolean {
   return bytes instanceof Uint8Array && bytes.length === length;
 }
