@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+export * from "./store-digest.js";
+
 const run = promisify(execFile);
 const START_TIMEOUT_MS = 10_000;
 
