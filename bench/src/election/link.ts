@@ -1,0 +1,79 @@
+// A simulated phone's network link, as the SDK's pluggable HTTP transport:
+//  - DNS round robin: requests for the campaign's relay URL go to the node this phone resolved;
+//  - a link that drops: when armed, the next photo-chunk upload is cut mid-body (a real HTTP
+//    request that sends half its bytes, then the socket is destroyed), and the link then stays
+//    down for `outageMs` (every request fails at once), as when a phone loses coverage.
+// Requests otherwise go through `fetch`, as the SDK's default transport does.
+import { request as httpRequest } from "node:http";
+import type { volunteer } from "@testigo/client-sdk";
+
+export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
+type HttpRequest = Parameters<HttpTransport>[0];
+
+const CHUNK_PUT = /\/photos\/[^/]+\/chunks\/\d+$/;
+
+export class LinkDown extends Error {
+  override readonly name = "LinkDown";
+}
+
+/** Sends the first half of the body, then destroys the socket: the relay sees a truncated upload. */
+function cutMidBody(req: HttpRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const body = req.body ?? new Uint8Array();
+    const outgoing = httpRequest(req.url, {
+      method: req.method,
+      headers: { ...req.headers, "content-length": String(body.length) },
+    });
+    outgoing.on("error", () => resolve());
+    outgoing.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+      outgoing.destroy();
+      resolve();
+    });
+  });
+}
+
+export class Link {
+  private downUntil = 0;
+  /** Chunk uploads still to let through before the cut; -1: no cut armed. */
+  private cutAfter = -1;
+  cuts = 0;
+
+  constructor(
+    private readonly relayUrl: string,
+    private readonly nodeUrl: string,
+    private readonly outageMs: number,
+  ) {}
+
+  /** The chunk upload after the next `afterChunks` ones is cut mid-body. */
+  armCut(afterChunks: number): void {
+    this.cutAfter = afterChunks;
+  }
+
+  readonly transport: HttpTransport = async (req) => {
+    if (Date.now() < this.downUntil) throw new LinkDown("no network (simulated outage)");
+    const url = req.url.startsWith(this.relayUrl) ? this.nodeUrl + req.url.slice(this.relayUrl.length) : req.url;
+    if (this.cutAfter >= 0 && req.method === "PUT" && CHUNK_PUT.test(url) && this.cutAfter-- === 0) {
+      this.cuts++;
+      await cutMidBody({ ...req, url });
+      this.downUntil = Date.now() + this.outageMs;
+      throw new LinkDown("connection lost mid-upload (simulated)");
+    }
+    const response = await fetch(url, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.body === undefined ? {} : { body: req.body }),
+      signal: AbortSignal.timeout(req.timeoutMs),
+      redirect: "error",
+    });
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    return { status: response.status, headers, body: new Uint8Array(await response.arrayBuffer()) };
+  };
+}
+
+/** A transport that only rewrites the relay URL to a node (coordinator devices). */
+export function nodeTransport(relayUrl: string, nodeUrl: string): HttpTransport {
+  return new Link(relayUrl, nodeUrl, 0).transport;
+}
