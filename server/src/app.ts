@@ -9,6 +9,7 @@ import { LiveHub } from "./live/live-hub.js";
 import { registerWebsocket } from "./live/websocket.js";
 import type { RelayLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
+import { RateLimiter } from "./rate-limiter.js";
 import { RelayKeyring } from "./relay-keys.js";
 import { registerAuthRoutes } from "./routes/auth.js";
 import { registerCampaignRoutes } from "./routes/campaigns.js";
@@ -59,20 +60,36 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   const store = guardStore(deps.store, deps.logger);
+  const keys = new RelayKeyring(store);
+  const clock = deps.clock ?? Date.now;
+  const limiter = new RateLimiter({
+    store,
+    keys,
+    clock,
+    logger: deps.logger,
+    ...(config.rateLimit.mergeIntervalMs === undefined ? {} : { intervalMs: config.rateLimit.mergeIntervalMs }),
+  });
   const ctx: RelayContext = {
     config,
     store,
-    keys: new RelayKeyring(store),
-    clock: deps.clock ?? Date.now,
+    keys,
+    limiter,
+    clock,
     metrics: deps.metrics ?? new Metrics(),
     logger: deps.logger,
   };
 
   app.decorateRequest("session", null);
-  // Load (or create) the relay secret before the first request, so no request's effect on the
-  // store includes it. Should the store be down now, the first request that needs it retries.
+  // Load (or create) the relay secret and restore the stored rate-limit levels before the first
+  // request, so no request's effect on the store includes them. Should the store be down now,
+  // the first request that needs them retries.
   app.addHook("onReady", async () => {
-    await ctx.keys.get().catch(() => undefined);
+    await keys.get().catch(() => undefined);
+    await limiter.restore().catch(() => undefined);
+    limiter.start();
+  });
+  app.addHook("onClose", async () => {
+    await limiter.stop();
   });
   // Binary bodies (envelopes, chunks, control messages); each route sets its own exact bodyLimit.
   app.addContentTypeParser("application/octet-stream", { parseAs: "buffer" }, (_request, body, done) => {

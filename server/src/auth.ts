@@ -47,13 +47,12 @@ export function liveToken(request: FastifyRequest): string | undefined {
   return TOKEN.exec(protocol.slice(LIVE_TOKEN_PROTOCOL_PREFIX.length))?.[0] ?? "";
 }
 
-/** Takes one token from a bucket; 429 with Retry-After when empty. */
+/** Takes one token from a bucket (in this node's memory); 429 with Retry-After when empty. */
 export async function rateLimit(ctx: RelayContext, key: string, capacity?: number, refill?: number): Promise<void> {
-  const result = await ctx.store.takeToken(
+  const result = await ctx.limiter.take(
     key,
     capacity ?? ctx.config.rateLimit.capacity,
     refill ?? ctx.config.rateLimit.refillPerSecond,
-    ctx.clock(),
   );
   if (!result.allowed) {
     ctx.metrics.count("rate_limited");

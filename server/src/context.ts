@@ -2,6 +2,7 @@
 import type { AppConfig } from "./config/config.js";
 import type { RelayLogger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import type { RateLimiter } from "./rate-limiter.js";
 import type { RelayKeyring } from "./relay-keys.js";
 import type { Store } from "./store/store.js";
 
@@ -13,6 +14,8 @@ export interface RelayContext {
   readonly store: Store;
   /** The relay's session and bucket keys, from the secret shared through the store. */
   readonly keys: RelayKeyring;
+  /** Per-credential token buckets in memory, merged into the store once per interval. */
+  readonly limiter: RateLimiter;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly logger: RelayLogger;

@@ -9,7 +9,12 @@ export interface AppConfig {
   /** The operator's registration token; POST /v1/campaigns needs it. */
   readonly registrationToken: string;
   readonly jsonBodyLimit: number;
-  readonly rateLimit: { readonly capacity: number; readonly refillPerSecond: number };
+  readonly rateLimit: {
+    readonly capacity: number;
+    readonly refillPerSecond: number;
+    /** How often bucket levels are merged into the store (default 10 s; tests shrink it). */
+    readonly mergeIntervalMs?: number;
+  };
   /** Live inbox limits; defaults in LIVE_DEFAULTS (tests shrink them). */
   readonly live?: Partial<LiveLimits>;
 }

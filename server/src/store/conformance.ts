@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import type { CampaignRecord, InboxItem, Store, VolunteerRecord } from "./store.js";
+import type { CampaignRecord, InboxItem, Store, StoredBucket, VolunteerRecord } from "./store.js";
 
 export interface StoreFixture {
   readonly store: Store;
@@ -415,27 +415,36 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     );
 
     it(
-      "token bucket: capacity N allows exactly N in a burst, then refills with time",
+      "merges rate-limit draws atomically, keeps only buckets below capacity, and returns them all",
       withStore(async (store) => {
-        const key = `rl:${id()}`;
-        const burst = await Promise.all(Array.from({ length: 12 }, () => store.takeToken(key, 5, 2, T0)));
-        assert.equal(burst.filter((r) => r.allowed).length, 5);
-        const refused = burst.find((r) => !r.allowed);
-        assert.equal(refused?.retryAfterMs, 500);
-        const sequential = [];
-        for (let i = 0; i < 3; i++) sequential.push(await store.takeToken(key, 5, 2, T0 + 1_000));
-        assert.deepEqual(
-          sequential.map((r) => r.allowed),
-          [true, true, false],
-        );
-        // A clock that went backwards adds nothing.
-        assert.equal((await store.takeToken(key, 5, 2, T0)).allowed, false);
-        // A long pause refills to capacity, not beyond.
-        const later = [];
-        for (let i = 0; i < 7; i++) later.push(await store.takeToken(key, 5, 2, T0 + HOUR));
-        assert.equal(later.filter((r) => r.allowed).length, 5);
-        // Buckets are independent.
-        assert.equal((await store.takeToken(`rl:${id()}`, 1, 1, T0)).allowed, true);
+        const x = id();
+        const y = id();
+        const draw = (bucket: string, taken: number, level: number) => ({
+          bucket,
+          taken,
+          level,
+          capacity: 5,
+          refillPerSecond: 2,
+        });
+        const byName = (buckets: readonly StoredBucket[]) =>
+          Object.fromEntries(buckets.map((b) => [b.bucket, { tokens: b.tokens, at: b.at }]));
+        assert.deepEqual(await store.mergeRateBuckets([], T0), []);
+        // A first draw stores the node's own level; a full one is not stored at all.
+        const first = await store.mergeRateBuckets([draw(x, 3, 2), draw(y, 0, 5)], T0);
+        assert.deepEqual(byName(first), { [x]: { tokens: 2, at: T0 } });
+        assert.deepEqual(first[0], { bucket: x, tokens: 2, at: T0, capacity: 5, refillPerSecond: 2 });
+        // Another node's draws are subtracted from the stored level, concurrently and exactly.
+        const concurrent = await Promise.all([1, 2].map(() => store.mergeRateBuckets([draw(x, 0.5, 4)], T0)));
+        assert.deepEqual(byName(concurrent.at(-1) ?? []), { [x]: { tokens: 1, at: T0 } });
+        // Levels may go below zero (a debt); refill is counted from the stored time.
+        assert.deepEqual(byName(await store.mergeRateBuckets([draw(x, 2, 0)], T0)), { [x]: { tokens: -1, at: T0 } });
+        assert.deepEqual(byName(await store.mergeRateBuckets([draw(x, 2, 0)], T0 + 2_000)), {
+          [x]: { tokens: 1, at: T0 + 2_000 },
+        });
+        // A merge without draws changes nothing stored, and drops buckets refilled to capacity.
+        assert.deepEqual(byName(await store.mergeRateBuckets([], T0 + 3_000)), { [x]: { tokens: 1, at: T0 + 2_000 } });
+        assert.deepEqual(await store.mergeRateBuckets([], T0 + 4_000), []);
+        assert.deepEqual(await store.mergeRateBuckets([], T0), []);
       }),
     );
 

@@ -362,29 +362,53 @@ end
 return n
 `);
 
-// Token bucket under its own key (own hash tag). Fractions are kept exactly (%.17g).
-export const TAKE_TOKEN = `
+// Rate-limit buckets, all in one hash under their own key (own hash tag), field = keyed hash of
+// the bucket's name, value = "tokens at capacity refill". One call per node per interval merges
+// that node's draws (ARGV: at, then bucket/taken/level/capacity/refill quintuples), drops buckets
+// that have refilled to capacity, and returns every stored one (field, value, ...).
+// Fractions are kept exactly (%.17g). Same arithmetic as mergeBuckets in sqlite-store.ts.
+export const MERGE_BUCKETS = `
 local K = KEYS[1]
-local cap, rate, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local h = redis.call('HMGET', K, 'tk', 'ts')
-local tokens, ts = cap, now
-if h[1] then tokens, ts = tonumber(h[1]), tonumber(h[2]) end
-local elapsed = now - ts
-if elapsed < 0 then elapsed = 0 end
-tokens = math.min(cap, tokens + elapsed * rate / 1000)
-if now > ts then ts = now end
-local allowed, retry = 0, 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-elseif rate > 0 then
-  retry = math.ceil((1 - tokens) * 1000 / rate)
-else
-  retry = 9007199254740991
+local at = tonumber(ARGV[1])
+local function parse(v)
+  local t, a, c, r = string.match(v, '^(%S+) (%S+) (%S+) (%S+)$')
+  return {tonumber(t), tonumber(a), tonumber(c), tonumber(r)}
 end
-redis.call('HSET', K, 'tk', string.format('%.17g', tokens), 'ts', string.format('%d', ts))
-local ttl = 86400000
-if rate > 0 then ttl = math.ceil((cap - tokens) * 1000 / rate) + 60000 end
-redis.call('PEXPIRE', K, ttl)
-return {allowed, retry}
+local function levelAt(b, time)
+  local elapsed = time - b[2]
+  if elapsed < 0 then elapsed = 0 end
+  return math.min(b[3], b[1] + elapsed * b[4] / 1000)
+end
+local function format(b)
+  return string.format('%.17g %d %.17g %.17g', b[1], b[2], b[3], b[4])
+end
+local stored = {}
+local flat = redis.call('HGETALL', K)
+for i = 1, #flat, 2 do stored[flat[i]] = parse(flat[i + 1]) end
+local touched = {}
+for i = 2, #ARGV, 5 do
+  local name = ARGV[i]
+  local taken, level, cap, rate = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  local cur = stored[name]
+  local l = level
+  local a = at
+  if cur then
+    l = levelAt(cur, at) - taken
+    if cur[2] > a then a = cur[2] end
+  end
+  stored[name] = {l, a, cap, rate}
+  touched[name] = true
+end
+local out = {}
+for name, b in pairs(stored) do
+  if levelAt(b, at) >= b[3] then
+    redis.call('HDEL', K, name)
+  else
+    local v = format(b)
+    if touched[name] then redis.call('HSET', K, name, v) end
+    table.insert(out, name)
+    table.insert(out, v)
+  end
+end
+return out
 `;

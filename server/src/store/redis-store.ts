@@ -42,6 +42,7 @@ import {
   GET_VOLUNTEER,
   LIST_PHOTO_CHUNKS,
   LIST_VOLUNTEERS,
+  MERGE_BUCKETS,
   PUT_EPOCH_KEYS,
   PUT_MAILBOX,
   PUT_PHOTO_CHUNK,
@@ -50,18 +51,18 @@ import {
   REDEEM_INVITE,
   REVOKE_VOLUNTEER,
   SUBMIT_ENVELOPE,
-  TAKE_TOKEN,
   UPDATE_ROSTER,
 } from "./redis-scripts.js";
 import type {
+  BucketDraw,
   CampaignRecord,
   ChunkResult,
   InboxItem,
   InboxListener,
   MailboxItem,
-  RateLimitResult,
   RedeemResult,
   Store,
+  StoredBucket,
   SubmitResult,
   VolunteerRecord,
 } from "./store.js";
@@ -224,6 +225,11 @@ interface CampaignMeta {
   deviceIds: string[];
   deviceSigningKeys: Record<string, string>;
   createdAt: number;
+}
+
+/** A number as text that Lua's tonumber reads back exactly. */
+function exact(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(17);
 }
 
 function scriptSha(source: string): string {
@@ -594,10 +600,26 @@ export class RedisStore implements Store {
 
   // --- limits and retention
 
-  async takeToken(key: string, capacity: number, refillPerSecond: number, now: number): Promise<RateLimitResult> {
-    const bucket = this.#global("rl", key);
-    const [allowed, retry] = list(await this.#eval(TAKE_TOKEN, bucket, [capacity, refillPerSecond, now]));
-    return { allowed: allowed === 1, retryAfterMs: Number(retry) };
+  async mergeRateBuckets(draws: readonly BucketDraw[], at: number): Promise<readonly StoredBucket[]> {
+    const key = this.#global("rl", "buckets");
+    const args = draws.flatMap((draw) => [
+      draw.bucket,
+      exact(draw.taken),
+      exact(draw.level),
+      exact(draw.capacity),
+      exact(draw.refillPerSecond),
+    ]);
+    const reply = await this.#eval(MERGE_BUCKETS, key, [Math.trunc(at), ...args]);
+    return pairs(reply).map(([bucket, value]) => {
+      const [tokens, stamp, capacity, refillPerSecond] = text(value).split(" ").map(Number);
+      return {
+        bucket,
+        tokens: tokens ?? 0,
+        at: stamp ?? at,
+        capacity: capacity ?? 0,
+        refillPerSecond: refillPerSecond ?? 0,
+      };
+    });
   }
 
   async expire(olderThan: number, now: number): Promise<number> {

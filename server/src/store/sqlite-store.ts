@@ -11,14 +11,15 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type {
+  BucketDraw,
   CampaignRecord,
   ChunkResult,
   InboxItem,
   InboxListener,
   MailboxItem,
-  RateLimitResult,
   RedeemResult,
   Store,
+  StoredBucket,
   SubmitResult,
   VolunteerRecord,
 } from "./store.js";
@@ -154,6 +155,17 @@ const MIGRATIONS: readonly string[] = [
   `
   DROP TABLE sessions;
   CREATE TABLE relay_secret (id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL);
+  `,
+  // Rate limits moved to memory; only levels of buckets below capacity are merged in, per interval.
+  `
+  DROP TABLE rate_limits;
+  CREATE TABLE rate_buckets (
+    bucket TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at INTEGER NOT NULL,
+    capacity REAL NOT NULL,
+    refill REAL NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];
 
@@ -777,20 +789,22 @@ export class SqliteStore implements Store {
 
   // --- limits and retention
 
-  async takeToken(key: string, capacity: number, refillPerSecond: number, now: number): Promise<RateLimitResult> {
+  async mergeRateBuckets(draws: readonly BucketDraw[], at: number): Promise<readonly StoredBucket[]> {
     return this.#write(() => {
-      const row = this.#db.prepare("SELECT tokens, updated_at FROM rate_limits WHERE bucket = ?").get(key) as
-        | { tokens: number; updated_at: number }
-        | undefined;
-      const state = refill(row?.tokens ?? capacity, row?.updated_at ?? now, capacity, refillPerSecond, now);
-      const result = take(state, refillPerSecond);
-      this.#db
-        .prepare(
-          `INSERT INTO rate_limits (bucket, tokens, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at`,
-        )
-        .run(key, result.tokens, state.updatedAt);
-      return { allowed: result.allowed, retryAfterMs: result.retryAfterMs };
+      const rows = this.#db.prepare("SELECT * FROM rate_buckets").all() as StoredBucketRow[];
+      const stored = new Map(rows.map((row) => [row.bucket, bucketFromRow(row)]));
+      const upsert = this.#db.prepare(
+        `INSERT INTO rate_buckets (bucket, tokens, at, capacity, refill) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET tokens = excluded.tokens, at = excluded.at,
+           capacity = excluded.capacity, refill = excluded.refill`,
+      );
+      const remove = this.#db.prepare("DELETE FROM rate_buckets WHERE bucket = ?");
+      const merged = mergeBuckets(stored, draws, at);
+      for (const bucket of merged.write) {
+        upsert.run(bucket.bucket, bucket.tokens, bucket.at, bucket.capacity, bucket.refillPerSecond);
+      }
+      for (const bucket of merged.remove) remove.run(bucket);
+      return merged.kept;
     });
   }
 
@@ -812,8 +826,6 @@ export class SqliteStore implements Store {
       run("DELETE FROM invites WHERE expires_at <= ?", now);
       run("DELETE FROM mailbox WHERE expires_at <= ?", now);
       run("DELETE FROM challenges WHERE expires_at <= ?", now);
-      // A bucket untouched for the whole retention period is as good as full.
-      run("DELETE FROM rate_limits WHERE updated_at < ?", olderThan);
       return removed;
     });
   }
@@ -843,28 +855,55 @@ function migrate(db: Database.Database): void {
   }
 }
 
-/** Token bucket arithmetic shared by the SQLite backend (Redis does the same in Lua). */
-export function refill(
-  tokens: number,
-  updatedAt: number,
-  capacity: number,
-  refillPerSecond: number,
-  now: number,
-): { tokens: number; updatedAt: number } {
-  // A clock that went backwards (another node, a test) adds nothing and never removes tokens.
-  const elapsed = Math.max(0, now - updatedAt);
-  return {
-    tokens: Math.min(capacity, tokens + (elapsed * refillPerSecond) / 1000),
-    updatedAt: Math.max(updatedAt, now),
-  };
+interface StoredBucketRow {
+  bucket: string;
+  tokens: number;
+  at: number;
+  capacity: number;
+  refill: number;
 }
 
-function take(
-  state: { tokens: number },
-  refillPerSecond: number,
-): { allowed: boolean; retryAfterMs: number; tokens: number } {
-  if (state.tokens >= 1) return { allowed: true, retryAfterMs: 0, tokens: state.tokens - 1 };
-  const retryAfterMs =
-    refillPerSecond > 0 ? Math.ceil(((1 - state.tokens) * 1000) / refillPerSecond) : Number.MAX_SAFE_INTEGER;
-  return { allowed: false, retryAfterMs, tokens: state.tokens };
+function bucketFromRow(row: StoredBucketRow): StoredBucket {
+  return { bucket: row.bucket, tokens: row.tokens, at: row.at, capacity: row.capacity, refillPerSecond: row.refill };
+}
+
+/** The level of a stored bucket at `at` (never above capacity; a clock going back adds nothing). */
+export function levelAt(bucket: StoredBucket, at: number): number {
+  const elapsed = Math.max(0, at - bucket.at);
+  return Math.min(bucket.capacity, bucket.tokens + (elapsed * bucket.refillPerSecond) / 1000);
+}
+
+/**
+ * mergeRateBuckets' arithmetic (Redis does the same in Lua): what to write, what to delete, and
+ * the buckets that stay stored afterwards.
+ */
+export function mergeBuckets(
+  stored: ReadonlyMap<string, StoredBucket>,
+  draws: readonly BucketDraw[],
+  at: number,
+): { write: StoredBucket[]; remove: string[]; kept: StoredBucket[] } {
+  const result = new Map(stored);
+  const write: StoredBucket[] = [];
+  const remove = new Set<string>();
+  for (const draw of draws) {
+    const current = result.get(draw.bucket);
+    // Below zero is a debt (several nodes let the credential through before they merged).
+    const level = current === undefined ? draw.level : levelAt(current, at) - draw.taken;
+    const next: StoredBucket = {
+      bucket: draw.bucket,
+      tokens: level,
+      at: Math.max(at, current?.at ?? at),
+      capacity: draw.capacity,
+      refillPerSecond: draw.refillPerSecond,
+    };
+    result.set(draw.bucket, next);
+    write.push(next);
+  }
+  for (const [name, bucket] of result) {
+    if (levelAt(bucket, at) >= bucket.capacity) {
+      result.delete(name);
+      if (stored.has(name)) remove.add(name);
+    }
+  }
+  return { write: write.filter((w) => result.has(w.bucket)), remove: [...remove], kept: [...result.values()] };
 }

@@ -75,10 +75,25 @@ export type ChunkResult =
   | { readonly status: "conflict" } // a different chunk count or different bytes for that index
   | { readonly status: "unknown-photo" };
 
-export interface RateLimitResult {
-  readonly allowed: boolean;
-  /** When not allowed: milliseconds until one token is available. */
-  readonly retryAfterMs: number;
+/** What one relay node drew from a rate-limit bucket since its previous merge. */
+export interface BucketDraw {
+  /** Keyed hash of the bucket's name: never a pseudonym, device id or token. */
+  readonly bucket: string;
+  /** Tokens this node took since its previous merge. */
+  readonly taken: number;
+  /** This node's own level at the merge time (stored when the store holds no level yet). */
+  readonly level: number;
+  readonly capacity: number;
+  readonly refillPerSecond: number;
+}
+
+/** A bucket level as stored: `tokens` at time `at` (a coarse time), refilling from there. */
+export interface StoredBucket {
+  readonly bucket: string;
+  readonly tokens: number;
+  readonly at: number;
+  readonly capacity: number;
+  readonly refillPerSecond: number;
 }
 
 /** Called for every inbox item as soon as it is appended, on any relay node sharing the store. */
@@ -168,8 +183,15 @@ export interface Store {
   ackMailbox(campaignId: string, pseudonym: string, messageIds: readonly string[]): Promise<number>;
 
   // --- limits and retention
-  /** Token bucket kept in the store, so it holds across restarts and relay nodes. */
-  takeToken(key: string, capacity: number, refillPerSecond: number, now: number): Promise<RateLimitResult>;
+  /**
+   * Rate limits are counted in each node's memory; this is their ONE batched write, once per
+   * interval (and at start and shutdown). Atomically, for each draw: the stored level refilled
+   * to `at` minus `taken` (or, with no stored level, the draw's `level`; either may be below 0,
+   * a debt); a bucket
+   * whose level reaches capacity is deleted, and so is any stored bucket that has refilled to
+   * capacity by `at`. Resolves with every bucket still stored (so nodes learn each other's).
+   */
+  mergeRateBuckets(draws: readonly BucketDraw[], at: number): Promise<readonly StoredBucket[]>;
   /** Deletes everything older than `olderThan` (retention), returns how many records went. */
   expire(olderThan: number, now: number): Promise<number>;
 }
