@@ -9,6 +9,12 @@
 // with random bytes) is the crypto-erase of that profile: its data stays on disk but can never be
 // decrypted again.
 //
+// The file also holds a fixed-size CAPSULE region (protocol/spec/duress-and-wipe.md): random bytes,
+// or a crypto_box_seal to an X25519 key only the decoy profile holds. Sealed and random capsules
+// have the same length, and the real profile re-seals it at every sync whether or not a duress PIN
+// exists (to a key nobody holds when there is none), so the file never says whether one exists.
+// `maxFailedUnlocks` is in clear, like the counter, so the limit is enforced before unlocking.
+//
 // This module does no I/O: callers read and write the file through a DeviceStorage.
 import { concatBytes, fromBase64url, randomBytes, sodium, toBase64url, utf8, wipe } from "@testigo/protocol";
 import { z } from "zod";
@@ -20,6 +26,15 @@ const SLOT_BYTES = NONCE_BYTES + DATA_KEY_BYTES + PROFILE_ID_BYTES + 16;
 const SLOT_COUNT = 2;
 const SALT_BYTES = 16;
 const SLOT_AD = "testigo/v1/key-slot";
+/** crypto_box_seal adds an ephemeral public key (32) and a tag (16). */
+const SEAL_OVERHEAD_BYTES = 48;
+/** Bytes of the capsule region, sealed or random. */
+export const CAPSULE_BYTES = 1024;
+/** Plaintext a capsule carries (zero-padded to exactly this). */
+export const CAPSULE_PLAINTEXT_BYTES = CAPSULE_BYTES - SEAL_OVERHEAD_BYTES;
+/** Failed unlocks in a row after which the device erases itself, unless set at enrollment. */
+export const DEFAULT_MAX_FAILED_UNLOCKS = 10;
+export const MAX_MAX_FAILED_UNLOCKS = 1000;
 
 /** argon2id cost. The default (64 MiB, 2 passes) is libsodium's "interactive" level: cheap phones manage it. */
 export interface KdfLimits {
@@ -44,8 +59,12 @@ const keySlotFileSchema = z.strictObject({
     salt: z.string(),
   }),
   slots: z.array(z.string()).length(SLOT_COUNT),
+  /** CAPSULE_BYTES, base64url: a sealed duress capsule or random bytes (indistinguishable). */
+  capsule: z.string(),
   /** Consecutive failed unlocks; readable before unlocking so the device can enforce a limit. */
   failedUnlocks: z.number().int().nonnegative(),
+  /** At this many failed unlocks in a row the device erases itself. */
+  maxFailedUnlocks: z.number().int().min(1).max(MAX_MAX_FAILED_UNLOCKS),
 });
 
 export type KeySlotFile = z.infer<typeof keySlotFileSchema>;
@@ -83,7 +102,8 @@ export function parseKeySlotFile(bytes: Uint8Array): KeySlotFile {
   const parsed = keySlotFileSchema.safeParse(json);
   const salt = parsed.success ? fromBase64url(parsed.data.kdf.salt) : undefined;
   const slotsOk = parsed.success && parsed.data.slots.every((slot) => fromBase64url(slot)?.length === SLOT_BYTES);
-  if (!parsed.success || salt?.length !== SALT_BYTES || !slotsOk) {
+  const capsuleOk = parsed.success && fromBase64url(parsed.data.capsule)?.length === CAPSULE_BYTES;
+  if (!parsed.success || salt?.length !== SALT_BYTES || !slotsOk || !capsuleOk) {
     throw new CorruptKeySlots("the key-slot file does not have the expected format: the device folder is damaged");
   }
   return parsed.data;
@@ -164,7 +184,10 @@ export function createKeySlots(options: {
   real: NewProfile;
   duress?: { pin: string; decoy: NewProfile };
   limits?: KdfLimits;
+  maxFailedUnlocks?: number;
 }): KeySlotFile {
+  const maxFailedUnlocks = options.maxFailedUnlocks ?? DEFAULT_MAX_FAILED_UNLOCKS;
+  assertMaxFailedUnlocks(maxFailedUnlocks);
   assertPinAcceptable(options.pin);
   if (options.duress !== undefined) {
     assertPinAcceptable(options.duress.pin);
@@ -189,8 +212,21 @@ export function createKeySlots(options: {
     v: 1,
     kdf: { alg: "argon2id13", opsLimit: limits.opsLimit, memLimit: limits.memLimit, salt: toBase64url(salt) },
     slots,
+    capsule: randomCapsule(),
     failedUnlocks: 0,
+    maxFailedUnlocks,
   };
+}
+
+export class InvalidUnlockLimit extends Error {
+  readonly code = "INVALID_UNLOCK_LIMIT" as const;
+  override readonly name = "InvalidUnlockLimit";
+}
+
+export function assertMaxFailedUnlocks(value: number): void {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_MAX_FAILED_UNLOCKS) {
+    throw new InvalidUnlockLimit(`the wrong-PIN limit must be a whole number from 1 to ${MAX_MAX_FAILED_UNLOCKS}`);
+  }
 }
 
 /** Tries `pin` against both slots (always both, for constant work). Undefined for a wrong PIN. */
@@ -217,4 +253,46 @@ export function fillSlot(file: KeySlotFile, index: number, pin: string, profile:
   const sealed = sealSlot(kek, index, profile.dataKey, profile.profileId);
   wipe(kek);
   return { ...file, slots: file.slots.map((slot, i) => (i === index ? sealed : slot)) };
+}
+
+function randomCapsule(): string {
+  return toBase64url(randomBytes(CAPSULE_BYTES));
+}
+
+/**
+ * The same file with `plaintext` (at most CAPSULE_PLAINTEXT_BYTES, zero-padded) sealed into the
+ * capsule region with crypto_box_seal to `recipientPublicKey` (X25519).
+ */
+export function sealCapsule(file: KeySlotFile, recipientPublicKey: Uint8Array, plaintext: Uint8Array): KeySlotFile {
+  if (plaintext.length > CAPSULE_PLAINTEXT_BYTES) throw new RangeError("capsule plaintext too large");
+  const padded = new Uint8Array(CAPSULE_PLAINTEXT_BYTES);
+  padded.set(plaintext);
+  const sealed = sodium().crypto_box_seal(padded, recipientPublicKey);
+  wipe(padded);
+  return { ...file, capsule: toBase64url(sealed) };
+}
+
+/** The capsule's padded plaintext if it was sealed to `secretKey`'s public key, else undefined. */
+export function openCapsule(file: KeySlotFile, secretKey: Uint8Array): Uint8Array | undefined {
+  const bytes = fromBase64url(file.capsule);
+  if (bytes?.length !== CAPSULE_BYTES) return undefined;
+  const s = sodium();
+  try {
+    return s.crypto_box_seal_open(bytes, s.crypto_scalarmult_base(secretKey), secretKey);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same file with random bytes in the capsule region. */
+export function clearCapsule(file: KeySlotFile): KeySlotFile {
+  return { ...file, capsule: randomCapsule() };
+}
+
+/**
+ * The crypto-erase of the whole device: both slots and the capsule become random bytes and the
+ * counter restarts, so the file looks like a fresh device's that no PIN opens.
+ */
+export function eraseKeySlots(file: KeySlotFile): KeySlotFile {
+  return { ...file, slots: file.slots.map(() => randomSlot()), capsule: randomCapsule(), failedUnlocks: 0 };
 }

@@ -8,9 +8,10 @@
 //
 // Each record is one file: `nonce(24) || XChaCha20-Poly1305(u16be(nameLength) || name || value)`,
 // with associated data `"testigo/v1/record" || 0x00 || profileId`, under the record key.
-// File names are `r<tag>-<32 hex>`: <tag> (8 hex) identifies the profile's files so they can all be
-// removed together, the rest is BLAKE2b-128(ad || name, key = file-name key), so the names say
-// nothing about the contents (no "outbox", no table code). Destroying the data key (key-slots.ts)
+// File names are `r<32 hex>`, BLAKE2b-128(ad || name, key = file-name key): the names say nothing
+// about the contents (no "outbox", no table code) nor about which profile a file belongs to — a
+// folder holding a real and a decoy profile looks like a folder holding one (no per-profile tag).
+// A profile finds its own files by name, or by trying to decrypt (list, destroy, destroyOthers). Destroying the data key (key-slots.ts)
 // makes every record unreadable even if a file survives on flash storage.
 import { concatBytes, fromUtf8, randomBytes, sodium, toHex, utf8 } from "@testigo/protocol";
 import type { DeviceStorage } from "./storage.js";
@@ -23,6 +24,8 @@ const KDF_CONTEXT = "tgstore1";
 const RECORD_SUBKEY_ID = 1;
 const NAME_SUBKEY_ID = 2;
 const SUBKEY_BYTES = 32;
+/** Every record file's name starts with this, whichever profile it belongs to. */
+export const RECORD_FILE_PREFIX = "r";
 
 /** The two subkeys of a profile's data key (exported for tests and other implementations). */
 export function profileSubkeys(dataKey: Uint8Array): { recordKey: Uint8Array; nameKey: Uint8Array } {
@@ -34,26 +37,24 @@ export function profileSubkeys(dataKey: Uint8Array): { recordKey: Uint8Array; na
 }
 
 export class ProfileStore {
-  private readonly filePrefix: string;
   private readonly ad: Uint8Array;
   private readonly recordKey: Uint8Array;
   private readonly nameKey: Uint8Array;
 
   constructor(
-    private readonly storage: DeviceStorage,
+    readonly storage: DeviceStorage,
     dataKey: Uint8Array,
     profileId: Uint8Array,
   ) {
-    this.filePrefix = `r${toHex(profileId.subarray(0, 4))}-`;
     this.ad = concatBytes(utf8(RECORD_AD), new Uint8Array([0]), profileId);
     const { recordKey, nameKey } = profileSubkeys(dataKey);
     this.recordKey = recordKey;
     this.nameKey = nameKey;
   }
 
-  /** The prefix of every file of a profile: what to delete to remove it entirely. */
-  static filePrefixOf(profileId: Uint8Array): string {
-    return `r${toHex(profileId.subarray(0, 4))}-`;
+  /** Deletes every record file in the storage, of every profile (the device's wipe). */
+  static async destroyAll(storage: DeviceStorage): Promise<void> {
+    for (const file of await storage.list(RECORD_FILE_PREFIX)) await storage.delete(file);
   }
 
   async put(name: string, value: Uint8Array): Promise<void> {
@@ -92,27 +93,47 @@ export class ProfileStore {
     await this.storage.delete(this.fileName(name));
   }
 
-  /** Names of this profile's records that start with `prefix`, sorted. Decrypts every record. */
+  /**
+   * Names of this profile's records that start with `prefix`, sorted. Decrypts every record file;
+   * files that do not open under this profile's key (another profile's) are skipped. `get` still
+   * refuses a damaged file of its own.
+   */
   async list(prefix: string): Promise<string[]> {
     const names: string[] = [];
-    for (const file of await this.storage.list(this.filePrefix)) {
-      const bytes = await this.storage.read(file);
-      if (bytes === undefined) continue;
-      const record = this.open(bytes);
-      if (record === undefined) throw new CorruptRecord(file);
-      if (record.name.startsWith(prefix)) names.push(record.name);
+    for (const file of await this.storage.list(RECORD_FILE_PREFIX)) {
+      const record = await this.openFile(file);
+      if (record?.name.startsWith(prefix) === true) names.push(record.name);
     }
     return names.sort();
   }
 
   /** Deletes every file of this profile. */
   async destroy(): Promise<void> {
-    for (const file of await this.storage.list(this.filePrefix)) await this.storage.delete(file);
+    for (const file of await this.storage.list(RECORD_FILE_PREFIX)) {
+      if ((await this.openFile(file)) !== undefined) await this.storage.delete(file);
+    }
+  }
+
+  /** Deletes every record file that is NOT this profile's (the duress path's erase of the other profile). */
+  async destroyOthers(): Promise<number> {
+    let deleted = 0;
+    for (const file of await this.storage.list(RECORD_FILE_PREFIX)) {
+      if ((await this.openFile(file)) === undefined) {
+        await this.storage.delete(file);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  private async openFile(file: string): Promise<{ name: string; value: Uint8Array } | undefined> {
+    const bytes = await this.storage.read(file);
+    return bytes === undefined ? undefined : this.open(bytes);
   }
 
   private fileName(name: string): string {
     const digest = sodium().crypto_generichash(16, concatBytes(this.ad, utf8(name)), this.nameKey);
-    return `${this.filePrefix}${toHex(digest)}`;
+    return `${RECORD_FILE_PREFIX}${toHex(digest)}`;
   }
 
   private open(bytes: Uint8Array): { name: string; value: Uint8Array } | undefined {

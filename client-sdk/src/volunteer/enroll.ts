@@ -23,29 +23,41 @@ import {
   publicKeysOf,
   REPORT_KIND,
   type Roster,
+  randomBytes,
   selectEpochKeys,
   signEnrollment,
   toBase64url,
   verifyRoster,
 } from "@testigo/protocol";
-import { assertPinAcceptable, InvalidPin, type KdfLimits, newProfile } from "../crypto/key-slots.js";
+import {
+  assertMaxFailedUnlocks,
+  assertPinAcceptable,
+  InvalidPin,
+  type KdfLimits,
+  newProfile,
+} from "../crypto/key-slots.js";
 import { ProfileStore } from "../storage/profile-store.js";
 import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { createDevice, hasDevice } from "./device.js";
+import { newCapsuleKeys, refreshCapsule } from "./duress.js";
 import { VolunteerError } from "./errors.js";
 import { type QueuedItem, queueMessage } from "./outbox.js";
-import type { EpochKeysRecord } from "./records.js";
+import type { CapsuleKeysRecord, EpochKeysRecord } from "./records.js";
 import { VolunteerStore } from "./volunteer-store.js";
 
 export interface EnrollOptions {
   readonly storage: DeviceStorage;
   readonly inviteCode: string;
   readonly pin: string;
-  /** A second PIN that opens a plausible empty decoy profile (the duress path is issue 5). */
+  /** A second PIN that opens a plausible decoy profile and triggers the duress path (duress.ts). */
   readonly duressPin?: string;
   readonly keepSent?: boolean;
+  /** Failed unlocks in a row after which the device erases itself (default 10). */
+  readonly maxFailedUnlocks?: number;
+  /** How often sync queues a `checkin` (default 15 min; 0: never automatically). */
+  readonly checkinIntervalMs?: number;
   readonly limits?: KdfLimits;
   readonly transport?: HttpTransport;
   readonly timeoutMs?: number;
@@ -63,6 +75,13 @@ export interface Enrolled {
 export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   // Everything that can be checked offline is checked before the invite is spent.
   assertPinAcceptable(options.pin);
+  if (options.maxFailedUnlocks !== undefined) assertMaxFailedUnlocks(options.maxFailedUnlocks);
+  if (
+    options.checkinIntervalMs !== undefined &&
+    !(Number.isSafeInteger(options.checkinIntervalMs) && options.checkinIntervalMs >= 0)
+  ) {
+    throw new RangeError("checkinIntervalMs must be a whole number of milliseconds, 0 or more");
+  }
   if (options.duressPin !== undefined) {
     assertPinAcceptable(options.duressPin);
     if (options.duressPin.normalize("NFC") === options.pin.normalize("NFC")) {
@@ -129,7 +148,9 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     real,
     ...(decoy === undefined || options.duressPin === undefined ? {} : { duress: { pin: options.duressPin, decoy } }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.maxFailedUnlocks === undefined ? {} : { maxFailedUnlocks: options.maxFailedUnlocks }),
   });
+  const capsuleKeys = newCapsuleKeys(decoy !== undefined);
   const store = new VolunteerStore(new ProfileStore(options.storage, real.dataKey, real.profileId));
   const now = options.now();
   await store.putIdentity({
@@ -147,10 +168,27 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     },
     enrolledAt: now,
   });
-  await store.putSettings({ keepSent: options.keepSent === true });
+  const settings = {
+    keepSent: options.keepSent === true,
+    ...(options.checkinIntervalMs === undefined ? {} : { checkinIntervalMs: options.checkinIntervalMs }),
+  };
+  await store.putSettings(settings);
   await store.putRoster(roster.serial, signedRoster);
   await store.putEpochKeys(epochKeys);
-  if (decoy !== undefined) await writeDecoy(options.storage, decoy, client.baseUrl, campaignId, invite, now);
+  await store.putCapsuleKeys(capsuleKeys.real);
+  if (decoy !== undefined && capsuleKeys.decoy !== undefined) {
+    const decoyStore = new VolunteerStore(new ProfileStore(options.storage, decoy.dataKey, decoy.profileId));
+    await writeDecoy(decoyStore, {
+      relayUrl: client.baseUrl,
+      campaignId,
+      invite,
+      now,
+      settings,
+      capsuleKeys: capsuleKeys.decoy,
+    });
+    await decoyStore.putRoster(roster.serial, signedRoster);
+    await decoyStore.putEpochKeys(epochKeys);
+  }
 
   const identity = await store.identity();
   const enrolledReport = await queueMessage(
@@ -164,40 +202,47 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     },
     now,
   );
+  // From now on the duress PIN can send a duress report (it reserves the next seq, 1).
+  await refreshCapsule(options.storage, store);
   return { pseudonym, relayUrl: client.baseUrl, campaignId, store, enrolledReport };
 }
 
 /**
- * A plausible empty profile under the duress PIN: the same relay and campaign, keys of its own
- * (never enrolled), an empty outbox. What the duress PIN then does (erase the real profile, send
- * a duress report) is issue 5's.
+ * A plausible profile under the duress PIN: the same relay, campaign and roster, keys of its own
+ * (never enrolled), the same settings, an empty outbox, and NOTHING of the real profile: its
+ * invite fields are random bytes of the right sizes (the real invite's nonce and hash would tie
+ * the decoy to the real enrollment), its capsule keys have the same shape as the real profile's.
  */
 async function writeDecoy(
-  storage: DeviceStorage,
-  decoy: { dataKey: Uint8Array; profileId: Uint8Array },
-  relayUrl: string,
-  campaignId: string,
-  invite: Invite,
-  now: number,
+  store: VolunteerStore,
+  options: {
+    relayUrl: string;
+    campaignId: string;
+    invite: Invite;
+    now: number;
+    settings: { keepSent: boolean; checkinIntervalMs?: number };
+    capsuleKeys: CapsuleKeysRecord;
+  },
 ): Promise<void> {
-  const store = new VolunteerStore(new ProfileStore(storage, decoy.dataKey, decoy.profileId));
   const keys = generateDeviceKeys();
   const { signingKey, encryptionKey } = publicKeysOf(keys);
-  const redeemToken = inviteRedeemToken(invite.secret);
   await store.putIdentity({
     v: 1,
-    relayUrl,
-    campaignId,
-    rootFingerprint: toBase64url(invite.rootFingerprint),
+    relayUrl: options.relayUrl,
+    campaignId: options.campaignId,
+    rootFingerprint: toBase64url(options.invite.rootFingerprint),
     pseudonym: pseudonymFromKeys({ signingKey, encryptionKey }),
     signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
     encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
     invite: {
-      nonce: toBase64url(inviteNonceOf(invite.secret)),
-      storedHash: inviteStoredHashBase64url(redeemToken),
-      proof: inviteProofBase64url(invite.secret, signingKey, encryptionKey),
+      nonce: toBase64url(randomBytes(inviteNonceOf(options.invite.secret).length)),
+      storedHash: toBase64url(randomBytes(32)),
+      proof: toBase64url(randomBytes(32)),
     },
-    enrolledAt: now,
+    enrolledAt: options.now,
   });
-  await store.putSettings({ keepSent: false });
+  await store.putSettings(options.settings);
+  await store.putCapsuleKeys(options.capsuleKeys);
+  // The same first seq as the real profile (its `enrolled` report took seq 0).
+  await store.takeSeq();
 }

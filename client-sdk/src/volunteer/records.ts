@@ -27,6 +27,8 @@ export const RECORD = {
   /** When the last sync ran and what happened. */
   syncLog: "sync-log",
   settings: "settings",
+  /** The two X25519 keys of the duress capsule (duress.ts): same shape in every profile. */
+  capsuleKeys: "capsule-keys",
 } as const;
 
 export const identityRecord = z.strictObject({
@@ -104,6 +106,8 @@ export const receivedControl = z.strictObject({
   receivedAt: timestamp,
   text: z.string().optional(),
   messageIds: z.array(z.string()).optional(),
+  /** The control message's own id: a copy read again (its ack was lost) is not reported as a replay. */
+  messageId: z.string().optional(),
 });
 export type ReceivedControl = z.infer<typeof receivedControl>;
 
@@ -122,6 +126,8 @@ export type MailboxRecord = z.infer<typeof mailboxRecord>;
 
 export const syncLogRecord = z.strictObject({
   lastSyncAt: timestamp.optional(),
+  /** When the last `checkin` was queued (sync queues one when it is older than the interval). */
+  lastCheckinAt: timestamp.optional(),
   lastSuccessAt: timestamp.optional(),
   lastError: z.string().optional(),
 });
@@ -130,5 +136,33 @@ export type SyncLogRecord = z.infer<typeof syncLogRecord>;
 export const settingsRecord = z.strictObject({
   /** Keep items (and photo chunks) on the device after the relay accepted them. Default: delete. */
   keepSent: z.boolean(),
+  /** Check-in interval in ms (default DEFAULT_CHECKIN_INTERVAL_MS); 0 turns automatic check-ins off. */
+  checkinIntervalMs: z.number().int().nonnegative().optional(),
 });
 export type SettingsRecord = z.infer<typeof settingsRecord>;
+
+/**
+ * Every profile holds one: `secretKey` opens the capsule region of the key-slot file, `peerKey` is
+ * what this profile seals its own capsule to. The decoy's secretKey opens what the real profile
+ * seals; the other two keys are halves of pairs whose other half was thrown away, so a real
+ * profile, a decoy, and a device without a duress PIN all hold records of the same shape.
+ */
+export const capsuleKeysRecord = z.strictObject({ secretKey: b64, peerKey: b64 });
+export type CapsuleKeysRecord = z.infer<typeof capsuleKeysRecord>;
+
+/** What the capsule carries: the least needed to sign and send one duress report as the real identity. */
+export const capsulePayload = z.strictObject({
+  v: z.literal(1),
+  relayUrl: z.string(),
+  campaignId: z.string(),
+  rootFingerprint: b64,
+  pseudonym: z.string(),
+  /** The real identity's Ed25519 private key (64 bytes): signs the report and the relay session. */
+  signingKey: b64,
+  /** A seq reserved from the real profile's counter when the capsule was sealed. */
+  seq: z.number().int().nonnegative(),
+  messageId: b64,
+  /** Set on the first duress unlock: the capsule is then pending until the report is accepted. */
+  sentAt: timestamp.optional(),
+});
+export type CapsulePayload = z.infer<typeof capsulePayload>;

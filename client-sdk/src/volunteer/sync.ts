@@ -22,14 +22,17 @@ import {
   fromBase64url,
   type OpenedControl,
   openControl,
+  REPORT_KIND,
   type Roster,
   RosterRollback,
+  toBase64url,
   verifyRoster,
 } from "@testigo/protocol";
 import { RelayRefused, TransportError } from "../transport/errors.js";
 import type { RelayClient } from "../transport/relay-client.js";
+import { type RefusalReason, refusalReason } from "./control-refusal.js";
 import { VolunteerError } from "./errors.js";
-import { isPending, loadOutbox } from "./outbox.js";
+import { isPending, loadOutbox, queueMessage } from "./outbox.js";
 import type { EnvelopeItem, OutboxItem, PhotoItem, ReceivedControl } from "./records.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { currentRecipients, seal, sealedToCurrent } from "./sealing.js";
@@ -66,6 +69,10 @@ export interface SyncResult {
   readonly controls: readonly ReceivedControl[];
   /** A verified wipe order, if one arrived (its erase is the caller's: see wipe.ts). */
   readonly wipe?: Extract<ControlPayload, { kind: "wipe" }>;
+  /** Control messages for this device that were refused; a `security-notice` was queued for each. */
+  readonly securityNotices: readonly RefusalReason[];
+  /** Set when this run ended with the device erased (a verified remote wipe). */
+  readonly wiped?: boolean;
 }
 
 class Stop extends Error {}
@@ -84,6 +91,7 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
   let waitingForKeys = false;
   let controls: ReceivedControl[] = [];
   let wipe: SyncResult["wipe"];
+  let securityNotices: RefusalReason[] = [];
 
   const call = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
@@ -188,7 +196,7 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
       options.onEvent?.({ type: "photo-done", id: photo.id });
     }
 
-    ({ controls, wipe } = await readMailbox(store, client, roster, call, now));
+    ({ controls, wipe, securityNotices } = await readMailbox(store, client, roster, call, now));
   } catch (error) {
     if (!(error instanceof Stop)) throw error;
   }
@@ -209,6 +217,7 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
     ...(waitingForKeys ? { waitingForKeys } : {}),
     controls,
     ...(wipe === undefined ? {} : { wipe }),
+    securityNotices,
   };
 }
 
@@ -291,7 +300,11 @@ async function readMailbox(
   roster: Roster,
   call: Call,
   now: () => number,
-): Promise<{ controls: ReceivedControl[]; wipe?: Extract<ControlPayload, { kind: "wipe" }> }> {
+): Promise<{
+  controls: ReceivedControl[];
+  wipe?: Extract<ControlPayload, { kind: "wipe" }>;
+  securityNotices: RefusalReason[];
+}> {
   const identity = await store.identity();
   const keys = deviceKeysOf(identity);
   const slots = await call(() => client.readMailbox());
@@ -301,28 +314,34 @@ async function readMailbox(
   const lastCounters = new Map(Object.entries(mailbox.lastCounters ?? {}));
   const lastCounterOf = (deviceId: string) => lastCounters.get(deviceId) ?? 0;
   const opened: OpenedControl[] = [];
+  const seenIds = new Set(mailbox.received.flatMap((c) => (c.messageId === undefined ? [] : [c.messageId])));
+  const securityNotices: RefusalReason[] = [];
   for (const slot of slots) {
     const bytes = fromBase64url(slot.message);
     if (bytes === undefined) continue;
+    const input = {
+      campaignId: identity.campaignId,
+      me: { pseudonym: identity.pseudonym, encryption: keys.encryption },
+      signers,
+      lastCounterOf,
+      now: now(),
+    };
     try {
-      opened.push(
-        openControl(bytes, {
-          campaignId: identity.campaignId,
-          me: { pseudonym: identity.pseudonym, encryption: keys.encryption },
-          signers,
-          lastCounterOf,
-          now: now(),
-        }),
-      );
+      opened.push(openControl(bytes, input));
     } catch {
-      // Filler, forged, replayed or expired: never acted upon.
+      // Filler and other pseudonyms' messages: ignored. Forged, replayed or expired ones that were
+      // encrypted to this device: never acted upon, reported to the coordinators (spec §2.3) —
+      // except a copy of one already accepted, read again because its ack was lost.
+      const reason = refusalReason(bytes, input);
+      const id = toBase64url(bytes.subarray(1, 17));
+      if (reason !== undefined && !(reason === "replayed-control" && seenIds.has(id))) securityNotices.push(reason);
     }
   }
   opened.sort((a, b) => a.payload.counter - b.payload.counter);
   const controls: ReceivedControl[] = [];
   let wipe: Extract<ControlPayload, { kind: "wipe" }> | undefined;
   let lastCounter = mailbox.lastCounter;
-  for (const { payload, signerId } of opened) {
+  for (const { payload, signerId, messageId } of opened) {
     if (payload.counter <= lastCounterOf(signerId)) continue;
     lastCounters.set(signerId, payload.counter);
     lastCounter = Math.max(lastCounter, payload.counter);
@@ -334,6 +353,7 @@ async function readMailbox(
       receivedAt: now(),
       ...(payload.kind === "notice" ? { text: payload.text } : {}),
       ...(payload.kind === "receipt" ? { messageIds: payload.messageIds } : {}),
+      messageId: toBase64url(messageId),
     });
     if (payload.kind === "wipe") wipe = payload;
   }
@@ -344,6 +364,10 @@ async function readMailbox(
       received: [...mailbox.received, ...controls].slice(-MAX_RECEIVED_KEPT),
     });
   }
+  // Queued before the ack: once acked, the refused message is gone from the relay.
+  for (const reason of securityNotices) {
+    await queueMessage(store, { kind: REPORT_KIND.securityNotice, table: "0", text: "", reason }, now());
+  }
   await call(() => client.ackMailbox(slots.map((slot) => slot.messageId)));
-  return { controls, ...(wipe === undefined ? {} : { wipe }) };
+  return { controls, ...(wipe === undefined ? {} : { wipe }), securityNotices };
 }

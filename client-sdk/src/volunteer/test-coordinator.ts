@@ -2,6 +2,9 @@
 // coordinator SDK), so volunteer tests can register a campaign, publish epoch keys, mint invites
 // and read back what volunteers sent through a real relay.
 import {
+  CONTROL_KIND,
+  CONTROL_VERSION,
+  type ControlPayload,
   createEpochKey,
   createRoster,
   type EncryptionKeyPair,
@@ -20,6 +23,9 @@ import {
   publicKeysOf,
   randomBytes,
   rosterFingerprint,
+  type SigningKeyPair,
+  sealControl,
+  toBase64url,
 } from "@testigo/protocol";
 import { RelayClient } from "../transport/relay-client.js";
 
@@ -29,9 +35,21 @@ export interface TestCoordinator {
   readonly epochKeys: EncryptionKeyPair[];
   /** A fresh invite code registered with the relay. */
   invite(): Promise<string>;
-  /** Reads and acks the inbox: opened messages and completed photo ids. */
-  fetch(): Promise<{ messages: InnerMessage[]; photos: string[] }>;
+  /**
+   * Reads and acks the inbox: opened messages, completed photo ids, and for each message the
+   * sender's signing key (base64url) and the envelope's size on the wire.
+   */
+  fetch(): Promise<{ messages: InnerMessage[]; photos: string[]; senders: string[]; sizes: number[] }>;
   downloadPhoto(ref: PhotoRef): Promise<Uint8Array>;
+  /**
+   * Seals a control message (a wipe unless `payload.kind` says otherwise) to a volunteer and puts
+   * it in its mailbox. `payload` overrides any field (to forge, replay, expire, misdirect);
+   * `signer` replaces the roster device's signing key (a forgery).
+   */
+  control(
+    to: { pseudonym: string; encryptionKey: Uint8Array },
+    options?: { payload?: Partial<Record<string, unknown>>; signer?: SigningKeyPair },
+  ): Promise<ControlPayload>;
 }
 
 export async function testCoordinator(relayUrl: string, operatorToken: string, now = Date.now()) {
@@ -69,9 +87,38 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
       await client.addInvites([{ storedHash, expiresAt: Date.now() + 86_400_000 }]);
       return encodeInvite({ relayUrl, rootFingerprint: fingerprint, secret });
     },
+    async control(to, options = {}) {
+      const now = Date.now();
+      const fields: Record<string, unknown> = {
+        kind: CONTROL_KIND.wipe,
+        v: CONTROL_VERSION,
+        campaignId,
+        to: to.pseudonym,
+        from: device.id,
+        counter: now,
+        issuedAt: now,
+        expiresAt: now + 86_400_000,
+        ackBy: now + 86_400_000,
+        ...options.payload,
+      };
+      // An override of `undefined` removes the field (e.g. ackBy for a notice).
+      const payload = Object.fromEntries(
+        Object.entries(fields).filter(([, value]) => value !== undefined),
+      ) as ControlPayload;
+      const sealed = sealControl({
+        campaignId,
+        to: { pseudonym: payload.to, encryptionKey: to.encryptionKey },
+        signer: { deviceId: payload.from, signing: options.signer ?? device.keys.signing },
+        payload,
+      });
+      await client.putMailbox(to.pseudonym, sealed.message);
+      return payload;
+    },
     async fetch() {
       const messages: InnerMessage[] = [];
       const photos: string[] = [];
+      const senders: string[] = [];
+      const sizes: number[] = [];
       for (;;) {
         const items = await client.readInbox(500);
         if (items.length === 0) break;
@@ -82,17 +129,20 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
             for (let i = 0; i < item.chunkCount; i++) chunks.push(await client.getChunk(item.photoId, i));
             downloaded.set(item.photoId, chunks);
           } else {
-            const opened = openEnvelope(fromBase64url(item.envelope) ?? new Uint8Array(), {
+            const bytes = fromBase64url(item.envelope) ?? new Uint8Array();
+            const opened = openEnvelope(bytes, {
               campaignId,
               recipient: epochKeys,
               senderKnown: () => true,
             });
             messages.push(opened.message);
+            senders.push(toBase64url(opened.senderSigningKey));
+            sizes.push(bytes.length);
           }
         }
         await client.ackInbox(items.map((i) => i.cursor));
       }
-      return { messages, photos };
+      return { messages, photos, senders, sizes };
     },
     async downloadPhoto(ref: PhotoRef): Promise<Uint8Array> {
       const chunks = downloaded.get(ref.photoId) ?? [];

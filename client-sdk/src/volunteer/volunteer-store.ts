@@ -4,6 +4,8 @@ import { type DeviceKeys, fromBase64url, type Roster, type SignedDocument, verif
 import type { ProfileStore } from "../storage/profile-store.js";
 import { VolunteerError } from "./errors.js";
 import {
+  type CapsuleKeysRecord,
+  capsuleKeysRecord,
   type EpochKeysRecord,
   epochKeysRecord,
   type IdentityRecord,
@@ -146,6 +148,14 @@ export class VolunteerStore {
 
   async putSettings(record: SettingsRecord): Promise<void> {
     await this.records.putJson(RECORD.settings, record);
+  }
+
+  async capsuleKeys(): Promise<CapsuleKeysRecord | undefined> {
+    return this.records.getJson(RECORD.capsuleKeys, parser(capsuleKeysRecord, "capsule keys"));
+  }
+
+  async putCapsuleKeys(record: CapsuleKeysRecord): Promise<void> {
+    await this.records.putJson(RECORD.capsuleKeys, record);
   }
 }
 

@@ -1,14 +1,39 @@
 // An unlocked volunteer device: what the app (or the CLI) does after the PIN was accepted.
 // Storage and transport are passed in, so this runs in Node and in a browser alike.
+
+import { REPORT_KIND } from "@testigo/protocol";
 import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
-import { unlockDevice } from "./device.js";
-import { countOutbox, loadOutbox, type OutboxCounts, type QueuedItem, queueActa, queueStatus } from "./outbox.js";
-import type { IdentityRecord, SyncLogRecord } from "./records.js";
+import { eraseDevice, unlockDevice } from "./device.js";
+import { sendDuress, settleDuress, takeDuress } from "./duress.js";
+import {
+  countOutbox,
+  loadOutbox,
+  type OutboxCounts,
+  type QueuedItem,
+  queueActa,
+  queueMessage,
+  queueStatus,
+} from "./outbox.js";
+import type { CapsulePayload, IdentityRecord, SyncLogRecord } from "./records.js";
 import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, defaultSleep, type RetryPolicy } from "./retry.js";
 import { type SyncEvent, type SyncResult, syncOutbox } from "./sync.js";
 import { bytesOf, VolunteerStore } from "./volunteer-store.js";
+import { executeWipe } from "./wipe.js";
+
+/** Sync queues a `checkin` when the last one is older than this (settings.checkinIntervalMs overrides). */
+export const DEFAULT_CHECKIN_INTERVAL_MS = 15 * 60 * 1000;
+/** The retry budget of the short flush every unlock runs (flush()). */
+export const DEFAULT_FLUSH_BUDGET_MS = 3_000;
+
+/**
+ * Panic button: crypto-erases the device now, with no PIN (eraseDevice). Afterwards the folder
+ * answers every PIN like a fresh device answers a wrong one.
+ */
+export async function panic(storage: DeviceStorage): Promise<void> {
+  await eraseDevice(storage);
+}
 
 export interface VolunteerOptions {
   readonly now?: () => number;
@@ -38,23 +63,32 @@ export interface SyncRunOptions {
 
 export class Volunteer {
   private constructor(
+    readonly storage: DeviceStorage,
     readonly store: VolunteerStore,
     readonly identity: IdentityRecord,
-    /** Which key slot opened (issue 5 needs it for the duress path). */
+    /** Which key slot opened. */
     readonly slot: number,
     private readonly options: VolunteerOptions,
+    /** A duress report still to send as the real identity (only ever set when the decoy opened). */
+    private duress: CapsulePayload | undefined,
   ) {}
 
-  /** Unlocks the device with `pin` (WrongPin if it is wrong; the failed-unlock counter counts it). */
+  /**
+   * Unlocks the device with `pin`. WrongPin if it is wrong (the failed-unlock counter counts it;
+   * at the limit the device erases itself first). The duress PIN opens the decoy exactly like the
+   * PIN opens the real profile, and before returning erases the real profile (duress.ts); the
+   * duress report then goes out with the next sync or flush, like any queued report.
+   */
   static async open(storage: DeviceStorage, pin: string, options: VolunteerOptions = {}): Promise<Volunteer> {
     const opened = await unlockDevice(storage, pin);
     const store = new VolunteerStore(opened.store);
-    return new Volunteer(store, await store.identity(), opened.slot, options);
+    const duress = await takeDuress(storage, store, opened.slot, (options.now ?? Date.now)());
+    return new Volunteer(storage, store, await store.identity(), opened.slot, options, duress);
   }
 
   /** Wraps an already unlocked store (enrollment, tests). */
   static async fromStore(store: VolunteerStore, options: VolunteerOptions = {}): Promise<Volunteer> {
-    return new Volunteer(store, await store.identity(), -1, options);
+    return new Volunteer(store.records.storage, store, await store.identity(), -1, options, undefined);
   }
 
   now(): number {
@@ -91,6 +125,26 @@ export class Volunteer {
     return queueActa(this.store, input, this.now());
   }
 
+  /** Queues a `checkin` (a sign of life; padded to the same bucket as a status report). */
+  async checkin(): Promise<QueuedItem> {
+    const now = this.now();
+    const queued = await queueMessage(this.store, { kind: REPORT_KIND.checkin, table: "0", text: "" }, now);
+    await this.store.putSyncLog({ ...(await this.store.syncLog()), lastCheckinAt: now });
+    return queued;
+  }
+
+  /** Queues a check-in if the last one (or the enrollment) is older than the interval. */
+  private async checkinIfDue(): Promise<void> {
+    const interval = (await this.store.settings()).checkinIntervalMs ?? DEFAULT_CHECKIN_INTERVAL_MS;
+    const last = (await this.store.syncLog()).lastCheckinAt ?? this.identity.enrolledAt;
+    if (interval > 0 && this.now() - last >= interval) await this.checkin();
+  }
+
+  /**
+   * One sync run: a check-in if due, the outbox, the mailbox; then a verified wipe is executed
+   * (ack, then erase: `wiped` in the result). With the
+   * decoy open after the duress PIN, the run sends the pending duress report instead.
+   */
   async sync(options: SyncRunOptions): Promise<SyncResult> {
     const retry: RetryPolicy = {
       deadline: this.now() + options.budgetMs,
@@ -100,11 +154,53 @@ export class Volunteer {
       baseDelayMs: DEFAULT_BASE_DELAY_MS,
       maxDelayMs: DEFAULT_MAX_DELAY_MS,
     };
-    return syncOutbox(this.store, {
-      client: this.client(),
+    if (this.duress !== undefined) return this.sendPendingDuress(this.duress, retry);
+    await this.checkinIfDue();
+    const client = this.client();
+    const result = await syncOutbox(this.store, {
+      client,
       retry,
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     });
+    if (result.wipe !== undefined) {
+      await executeWipe(this.storage, this.store, client, result.wipe, retry);
+      return { ...result, wiped: true };
+    }
+    return result;
+  }
+
+  private async sendPendingDuress(duress: CapsulePayload, retry: RetryPolicy): Promise<SyncResult> {
+    const sent = await sendDuress(duress, {
+      retry,
+      ...(this.options.transport === undefined ? {} : { transport: this.options.transport }),
+      ...(this.options.requestTimeoutMs === undefined ? {} : { timeoutMs: this.options.requestTimeoutMs }),
+    });
+    if (sent) {
+      await settleDuress(this.storage, this.store);
+      this.duress = undefined;
+    }
+    return {
+      envelopesSent: sent ? 1 : 0,
+      photosSent: 0,
+      chunksSent: 0,
+      refused: [],
+      ...(sent ? {} : { unreachable: `relay unreachable at ${this.identity.relayUrl}` }),
+      controls: [],
+      securityNotices: [],
+    };
+  }
+
+  /**
+   * The short outbox flush every unlock runs (the CLI's unlock and status): a sync with a small
+   * retry budget whose outcome is not shown, so unlocking with the PIN and with the duress PIN
+   * make the same kind of network traffic and print the same thing.
+   */
+  async flush(budgetMs: number = DEFAULT_FLUSH_BUDGET_MS): Promise<SyncResult | undefined> {
+    try {
+      return await this.sync({ budgetMs });
+    } catch {
+      return undefined;
+    }
   }
 
   async status(): Promise<VolunteerStatus> {

@@ -1,0 +1,232 @@
+// Issue 5 on the device, end to end through a REAL relay child process and real files: the duress
+// PIN, remote wipe (and refused wipes), panic, the wrong-PIN limit and check-ins. After every
+// erase, every file in the device folder is scanned for the real keys, the plaintext markers and
+// the photo bytes, raw and in base64, base64url and hex.
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fromBase64url, generateSigningKeyPair, initSodium } from "@testigo/protocol";
+import { MIN_KDF_LIMITS, parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
+import { NodeStorage } from "../storage/node-storage.js";
+import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
+import { type RelayProcess, startRelay } from "../testing/relay-process.js";
+import { enroll } from "./enroll.js";
+import { WrongPin } from "./errors.js";
+import { KEY_SLOT_FILE } from "./records.js";
+import { type TestCoordinator, testCoordinator } from "./test-coordinator.js";
+import { panic, Volunteer } from "./volunteer.js";
+
+const PIN = "246810";
+const DURESS = "135799";
+const noWait = { sleep: async () => undefined, random: () => 0 };
+
+/** Every form a secret could take in a file. */
+function forms(bytes: Uint8Array): Buffer[] {
+  const b = Buffer.from(bytes);
+  return [b, Buffer.from(b.toString("base64url")), Buffer.from(b.toString("base64")), Buffer.from(b.toString("hex"))];
+}
+
+/** Asserts that no file of `dir` contains any needle (bytes in every form, strings as UTF-8). */
+function scan(dir: string, needles: { bytes: Uint8Array[]; strings: string[] }): void {
+  const patterns = [...needles.bytes.flatMap(forms), ...needles.strings.map((s) => Buffer.from(s))];
+  for (const name of readdirSync(dir)) {
+    const content = readFileSync(join(dir, name));
+    for (const pattern of patterns) {
+      assert.equal(content.includes(pattern), false, `${name} holds ${pattern.subarray(0, 12).toString()}…`);
+      assert.equal(name.includes(pattern.toString()), false);
+    }
+  }
+}
+
+async function assertWrongPin(dir: string, pin: string, attemptsLeft: number): Promise<void> {
+  await assert.rejects(Volunteer.open(await NodeStorage.open(dir), pin), (error: unknown) => {
+    assert.ok(error instanceof WrongPin);
+    assert.equal(error.attemptsLeft, attemptsLeft);
+    return true;
+  });
+}
+
+describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real files)", () => {
+  let relay: RelayProcess;
+  let coordinator: TestCoordinator;
+  let work: string;
+
+  before(async () => {
+    await initSodium();
+    relay = await startRelay();
+    coordinator = await testCoordinator(relay.url, relay.token);
+    work = mkdtempSync(join(tmpdir(), "testigo-duress-"));
+  });
+  after(async () => {
+    await relay.stop({ removeData: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  async function device(name: string, options: { duress?: boolean; maxFailedUnlocks?: number; checkin?: number } = {}) {
+    const dir = join(work, name);
+    const enrolled = await enroll({
+      storage: await NodeStorage.open(dir),
+      inviteCode: await coordinator.invite(),
+      pin: PIN,
+      ...(options.duress === false ? {} : { duressPin: DURESS }),
+      ...(options.maxFailedUnlocks === undefined ? {} : { maxFailedUnlocks: options.maxFailedUnlocks }),
+      ...(options.checkin === undefined ? {} : { checkinIntervalMs: options.checkin }),
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const real = await Volunteer.open(await NodeStorage.open(dir), PIN);
+    await real.sync({ budgetMs: 5_000, ...noWait });
+    await coordinator.fetch();
+    // The real profile's data key, read the way an attacker with the PIN would (for the scan).
+    const slots = parseKeySlotFile(readFileSync(join(dir, KEY_SLOT_FILE)));
+    const dataKey = unlockKeySlots(slots, PIN)?.dataKey ?? new Uint8Array();
+    return { dir, enrolled, real, dataKey };
+  }
+
+  function secretsOf(real: Volunteer, dataKey: Uint8Array): Uint8Array[] {
+    const b = (text: string) => fromBase64url(text) ?? new Uint8Array();
+    return [
+      b(real.identity.signing.privateKey),
+      b(real.identity.signing.privateKey).subarray(0, 32),
+      b(real.identity.encryption.privateKey),
+      dataKey,
+    ];
+  }
+
+  it("duress PIN: the real profile is erased at once, the duress report comes from the real identity, the decoy opens", async () => {
+    const { dir, real, dataKey } = await device("duress");
+    const photo = (actaPhotos(1)[0] as ActaPhoto).bytes;
+    await real.report("MARKER-TABLE-7", "MARKER-TEXT soldiers at the school");
+    await real.acta({ table: "MARKER-TABLE-7", photos: [photo] });
+
+    // Offline: the erase must not wait for the network.
+    await relay.stop();
+    try {
+      const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+      assert.notEqual(decoy.identity.pseudonym, real.identity.pseudonym);
+      assert.equal((await decoy.flush(200))?.unreachable !== undefined, true);
+      scan(dir, {
+        bytes: [...secretsOf(real, dataKey), photo.subarray(5_000, 5_064)],
+        strings: ["MARKER", "soldiers", real.identity.pseudonym, real.identity.invite.storedHash, PIN, DURESS],
+      });
+      await assertWrongPin(dir, PIN, 9);
+    } finally {
+      await relay.restart();
+    }
+
+    // Back online: the next unlock with the duress PIN sends it, once.
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["duress"],
+    );
+    assert.equal(senders[0], real.identity.signing.publicKey);
+    // Settled: the capsule is random bytes now; further unlocks send nothing more as the real identity.
+    const again = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal(again.identity.pseudonym, decoy.identity.pseudonym);
+    await again.flush(1_000);
+    assert.deepEqual((await coordinator.fetch()).messages, []);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
+  });
+
+  it("a duress report is the same size on the wire as a status report and a check-in (bucket 0)", async () => {
+    const a = await device("wire-a", { duress: false });
+    const b = await device("wire-b");
+    await a.real.report("12", "all calm");
+    await a.real.checkin();
+    await a.real.sync({ budgetMs: 5_000, ...noWait });
+    await (await Volunteer.open(await NodeStorage.open(b.dir), DURESS)).flush(5_000);
+    const { messages, sizes } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["status", "checkin", "duress"],
+    );
+    assert.equal(new Set(sizes).size, 1, `sizes ${sizes.join(", ")}`);
+  });
+
+  it("remote wipe: verified, acknowledged, then everything erased; the PIN then fails like a wrong PIN", async () => {
+    const { dir, real, dataKey } = await device("wipe");
+    await real.report("MARKER-TABLE-8", "MARKER-TEXT queued before the wipe");
+    const identity = real.identity;
+    const wipe = await coordinator.control({
+      pseudonym: identity.pseudonym,
+      encryptionKey: fromBase64url(identity.encryption.publicKey) ?? new Uint8Array(),
+    });
+    const result = await real.sync({ budgetMs: 5_000, ...noWait });
+    assert.equal(result.wiped, true);
+    const { messages } = await coordinator.fetch();
+    const ack = messages.find((m) => m.kind === "wipe-ack");
+    assert.ok(ack?.kind === "wipe-ack");
+    assert.equal(ack.counter, wipe.counter);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: ["MARKER", identity.pseudonym] });
+    await assertWrongPin(dir, PIN, 9);
+    await assertWrongPin(dir, DURESS, 8);
+  });
+
+  it("forged, replayed, expired and misdirected wipes erase nothing; the refused ones are reported", async () => {
+    const { dir, real } = await device("refused");
+    const to = {
+      pseudonym: real.identity.pseudonym,
+      encryptionKey: fromBase64url(real.identity.encryption.publicKey) ?? new Uint8Array(),
+    };
+    const notice = await coordinator.control(to, { payload: { kind: "notice", text: "stay safe", ackBy: undefined } });
+    assert.equal((await real.sync({ budgetMs: 5_000, ...noWait })).controls.length, 1);
+    const day = 86_400_000;
+    const now = Date.now();
+    await coordinator.control(to, { signer: generateSigningKeyPair() });
+    await coordinator.control(to, { payload: { counter: notice.counter } });
+    await coordinator.control(to, {
+      payload: { counter: now - 2 * day, issuedAt: now - 2 * day, expiresAt: now - day, ackBy: now - day },
+    });
+    await coordinator.control(to, { payload: { to: "v-0000000000000000" } });
+    const refused = await real.sync({ budgetMs: 5_000, ...noWait });
+    assert.equal(refused.wiped, undefined);
+    assert.deepEqual([...refused.securityNotices].sort(), ["expired-control", "forged-control", "replayed-control"]);
+    // Nothing erased: the PIN still opens the same identity, and the notices reach the coordinators.
+    const reopened = await Volunteer.open(await NodeStorage.open(dir), PIN);
+    assert.equal(reopened.identity.pseudonym, real.identity.pseudonym);
+    await reopened.sync({ budgetMs: 5_000, ...noWait });
+    const reasons = (await coordinator.fetch()).messages.flatMap((m) =>
+      m.kind === "security-notice" ? [m.reason] : [],
+    );
+    assert.deepEqual(reasons.sort(), ["expired-control", "forged-control", "replayed-control"]);
+  });
+
+  it("panic erases the device without a PIN", async () => {
+    const { dir, real, dataKey } = await device("panic");
+    await real.report("MARKER-TABLE-9", "MARKER-TEXT before panic");
+    await panic(await NodeStorage.open(dir));
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: ["MARKER", real.identity.pseudonym] });
+    assert.deepEqual(readdirSync(dir), [KEY_SLOT_FILE]);
+    await assertWrongPin(dir, PIN, 9);
+  });
+
+  it("the wrong-PIN limit (set at enrollment) erases the device", async () => {
+    const { dir, real, dataKey } = await device("limit", { maxFailedUnlocks: 3 });
+    await assertWrongPin(dir, "000000", 2);
+    await assertWrongPin(dir, "000001", 1);
+    await assertWrongPin(dir, "000002", 0);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
+    await assertWrongPin(dir, PIN, 2);
+    await assertWrongPin(dir, DURESS, 1);
+  });
+
+  it("sync queues a check-in once the interval has passed; `checkin` queues one now", async () => {
+    const { real } = await device("checkin", { duress: false, checkin: 1 });
+    const idle = await device("checkin-idle", { duress: false });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await real.sync({ budgetMs: 5_000, ...noWait });
+    await idle.real.sync({ budgetMs: 5_000, ...noWait });
+    await idle.real.checkin();
+    await idle.real.sync({ budgetMs: 5_000, ...noWait });
+    const { messages } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["checkin", "checkin"],
+    );
+  });
+});

@@ -1,0 +1,39 @@
+// Executing a verified remote wipe (sync.ts verified it: roster signature, aimed at this
+// pseudonym, counter above the signer's last, not expired). The `wipe-ack` is prepared — sealed
+// and written — BEFORE anything is erased, sent once within the run's budget, and then everything
+// is crypto-erased whether or not the ack got through: a wipe never waits on the network.
+import { type ControlPayload, REPORT_KIND } from "@testigo/protocol";
+import type { DeviceStorage } from "../storage/storage.js";
+import type { RelayClient } from "../transport/relay-client.js";
+import { eraseDevice } from "./device.js";
+import { queueMessage } from "./outbox.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { bytesOf, type VolunteerStore } from "./volunteer-store.js";
+
+/** Returns whether the relay accepted the ack; the device is erased in every case. */
+export async function executeWipe(
+  storage: DeviceStorage,
+  store: VolunteerStore,
+  client: RelayClient,
+  wipe: Extract<ControlPayload, { kind: "wipe" }>,
+  retry: RetryPolicy,
+): Promise<boolean> {
+  let acked = false;
+  try {
+    const queued = await queueMessage(
+      store,
+      { kind: REPORT_KIND.wipeAck, table: "0", text: "", counter: wipe.counter },
+      retry.now(),
+    );
+    const item = await store.item(queued.id);
+    if (item?.type === "envelope" && item.sealed !== undefined) {
+      const envelope = bytesOf(item.sealed.envelope);
+      await withRetry(() => client.submitEnvelope(envelope), retry);
+      acked = true;
+    }
+  } catch {
+    // Unreachable relay, refusal, no current coordinator keys: the erase goes ahead regardless.
+  }
+  await eraseDevice(storage);
+  return acked;
+}
