@@ -1,4 +1,6 @@
 // Byte helpers shared by every construction. Uint8Array only: this package runs in browsers.
+// Every failure here is Malformed (errors.ts): callers switch over ProtocolError codes.
+import { Malformed } from "./errors.js";
 import { sodium } from "./sodium.js";
 
 const utf8Encoder = new TextEncoder();
@@ -8,9 +10,13 @@ export function utf8(text: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
-/** Strict UTF-8 decoding: invalid sequences throw instead of becoming U+FFFD. */
+/** Strict UTF-8 decoding: invalid sequences throw Malformed instead of becoming U+FFFD. */
 export function fromUtf8(bytes: Uint8Array): string {
-  return utf8Decoder.decode(bytes);
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new Malformed("the bytes are not valid UTF-8");
+  }
 }
 
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
@@ -28,7 +34,7 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
 /** Big-endian unsigned 32-bit integer. */
 export function u32be(value: number): Uint8Array {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`u32be: ${value} is not an unsigned 32-bit integer`);
+    throw new Malformed(`u32be: ${value} is not an unsigned 32-bit integer`);
   }
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value, false);
@@ -36,14 +42,16 @@ export function u32be(value: number): Uint8Array {
 }
 
 export function readU32be(bytes: Uint8Array, offset: number): number {
-  if (offset < 0 || offset + 4 > bytes.length) throw new RangeError("readU32be: out of range");
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + 4 > bytes.length) {
+    throw new Malformed(`readU32be: no 4 bytes at offset ${offset} of ${bytes.length}`);
+  }
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(offset, false);
 }
 
 /** Big-endian unsigned 64-bit integer from a safe JavaScript integer. */
 export function u64be(value: number): Uint8Array {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(`u64be: ${value} is not a non-negative safe integer`);
+    throw new Malformed(`u64be: ${value} is not a non-negative safe integer`);
   }
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt(value), false);
@@ -76,7 +84,7 @@ export function toHex(bytes: Uint8Array): string {
 }
 
 export function fromHex(text: string): Uint8Array {
-  if (!/^(?:[0-9a-f]{2})*$/.test(text)) throw new RangeError("fromHex: not lowercase hex");
+  if (!/^(?:[0-9a-f]{2})*$/.test(text)) throw new Malformed("fromHex: not lowercase hex of whole bytes");
   return sodium().from_hex(text);
 }
 
@@ -86,6 +94,7 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function randomBytes(length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0) throw new Malformed(`randomBytes: ${length} is not a byte count`);
   return sodium().randombytes_buf(length);
 }
 

@@ -6,7 +6,7 @@ import { concatBytes, fromHex, toBase64url, toHex, u32be, utf8 } from "./bytes.j
 import { DOMAIN } from "./domain.js";
 import { INNER_FRAMING_BYTES, openEnvelope, sealEnvelope } from "./envelope.js";
 import { encodeEnvelopeHeader, envelopeLength, readEnvelopeHeader } from "./envelope-header.js";
-import { DecryptionFailed, Malformed } from "./errors.js";
+import { DecryptionFailed, Malformed, TextRejected } from "./errors.js";
 import { encodeWrappedKey, wrapKey } from "./key-wrap.js";
 import {
   type EncryptionKeyPair,
@@ -404,7 +404,19 @@ describe("sealEnvelope / openEnvelope", () => {
     assert.throws(() => seal({ recipients: [] }), Malformed);
     assert.throws(() => seal({ recipients: [a, a] }), Malformed);
     assert.throws(() => seal({ recipients: [{ publicKey: new Uint8Array(32) }] }), Malformed);
-    assert.throws(() => seal({ message: { ...message, text: "\u0000" } }), Malformed);
+    // Text a person must change is TEXT_REJECTED, naming the field; the rest of the schema is Malformed.
+    for (const text of ["\u0000", "a\u202eb", "x\u200dy", "l\u2028m"]) {
+      assert.throws(
+        () => seal({ message: { ...message, text } }),
+        (error) => error instanceof TextRejected && error.code === "TEXT_REJECTED" && error.field === "text",
+        JSON.stringify(text),
+      );
+    }
+    assert.throws(
+      () => seal({ message: { ...message, table: "14\u200b01" } }),
+      (error) => error instanceof TextRejected && error.field === "table",
+    );
+    assert.throws(() => seal({ message: { ...message, seq: -1 } }), Malformed);
     assert.throws(
       () => seal({ fixed: { contentKey: seedOf(1), nonce: seedOf(2, 24), ephemeralSeeds: [] } }),
       Malformed,

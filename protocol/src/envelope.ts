@@ -33,7 +33,7 @@ import {
 import { MAX_RECIPIENTS } from "./limits.js";
 import { bucketFor, bucketSize } from "./padding.js";
 import { AEAD_KEY_BYTES, xchachaDecrypt, xchachaEncrypt } from "./primitives.js";
-import { type InnerMessage, innerMessage } from "./report.js";
+import { checkInnerMessage, type InnerMessage, innerMessage } from "./report.js";
 import { sodium } from "./sodium.js";
 
 /** signing key(32) + signature(64) + length(4) in front of the JSON. */
@@ -66,14 +66,12 @@ function signedBytes(header: Uint8Array, json: Uint8Array): Uint8Array {
 }
 
 /**
- * Signs, pads, encrypts and wraps a report for every recipient. Throws Malformed for a message
- * that fails its schema or does not match the campaign / message id, TooLarge if it exceeds the
- * largest bucket.
+ * Signs, pads, encrypts and wraps a report for every recipient. Throws TextRejected for a text or
+ * table code a person must change, Malformed for a message that fails its schema or does not
+ * match the campaign / message id, TooLarge if it exceeds the largest bucket.
  */
 export function sealEnvelope(options: SealOptions): SealedEnvelope {
-  const parsed = innerMessage.safeParse(options.message);
-  if (!parsed.success) throw new Malformed(`inner message does not match its schema: ${parsed.error.message}`);
-  const message = parsed.data;
+  const message = checkInnerMessage(options.message);
   const messageId = options.messageId ?? message.messageId;
   if (message.messageId !== messageId) throw new Malformed("message.messageId must equal the envelope's message id");
   if (message.campaignId !== options.campaignId) throw new Malformed("message.campaignId must equal the campaign id");

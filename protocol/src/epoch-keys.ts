@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { fromBase64url, toBase64url } from "./bytes.js";
 import { DOMAIN } from "./domain.js";
-import { DecryptionFailed, ProtocolError } from "./errors.js";
+import { DecryptionFailed, Malformed, ProtocolError } from "./errors.js";
 import { type EncryptionKeyPair, generateEncryptionKeyPair } from "./keys.js";
 import { type Roster, rosterDeviceKeys } from "./roster.js";
 import { campaignId, shortId, timestamp, x25519PublicKey } from "./schemas/common.js";
@@ -145,9 +145,22 @@ export function selectEpochKeys(
   roster: Roster,
   now: number,
 ): SelectedEpochKey[] {
+  // The roster and the time come from the caller: a wrong one is a bug there, not the relay's lie.
+  if (
+    typeof roster !== "object" ||
+    roster === null ||
+    typeof roster.campaignId !== "string" ||
+    !Array.isArray(roster.devices)
+  ) {
+    throw new Malformed("selectEpochKeys needs a roster verified with verifyRoster");
+  }
+  if (!Number.isFinite(now)) throw new Malformed(`selectEpochKeys: ${now} is not a time in milliseconds`);
   // The map comes from the relay: anything but an object of arrays is a lie like a bad signature.
   if (typeof signedByDevice !== "object" || signedByDevice === null || Array.isArray(signedByDevice)) {
     throw new DecryptionFailed();
+  }
+  if (roster.devices.some((d: unknown) => typeof d !== "object" || d === null)) {
+    throw new Malformed("selectEpochKeys needs a roster verified with verifyRoster");
   }
   const devices = new Map(roster.devices.map((d) => [d.id, d]));
   for (const id of Object.keys(signedByDevice)) if (!devices.has(id)) throw new DecryptionFailed();

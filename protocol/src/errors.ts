@@ -9,7 +9,9 @@ export type ProtocolErrorCode =
   | "TOO_LARGE"
   | "INVITE_CODE_INVALID"
   | "ROSTER_ROLLBACK"
-  | "NO_CURRENT_EPOCH_KEY";
+  | "NO_CURRENT_EPOCH_KEY"
+  | "TEXT_REJECTED"
+  | "SODIUM_NOT_READY";
 
 export abstract class ProtocolError extends Error {
   abstract readonly code: ProtocolErrorCode;
@@ -56,6 +58,32 @@ export class InviteCodeInvalid extends ProtocolError {
     readonly group?: number,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Text that a person typed (a report's text, a table code) and that the protocol refuses: too
+ * long, or holding characters that would make it display as something it does not say (control
+ * characters, bidi overrides, zero-width characters...). `field` names the field; the message
+ * says what to change and never repeats the text (it may be sensitive).
+ */
+export class TextRejected extends ProtocolError {
+  readonly code = "TEXT_REJECTED" as const;
+  override readonly name = "TextRejected";
+  constructor(
+    readonly field: "text" | "table",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The library was used before `await initSodium()` resolved: a programming error of the caller. */
+export class SodiumNotReady extends ProtocolError {
+  readonly code = "SODIUM_NOT_READY" as const;
+  override readonly name = "SodiumNotReady";
+  constructor() {
+    super("libsodium is not ready: await initSodium() before using @testigo/protocol");
   }
 }
 

@@ -312,7 +312,7 @@ describe("invite codes", () => {
       "",
     ]) {
       assert.notEqual(relayUrlProblem(url), undefined, url);
-      assert.throws(() => encodeInvite({ ...sample(), relayUrl: url }), RangeError);
+      assert.throws(() => encodeInvite({ ...sample(), relayUrl: url }), Malformed);
     }
   });
 });
@@ -441,5 +441,66 @@ describe("what the relay sees", () => {
         assert.ok(!verifyInviteProof(secret, parts[1] as Uint8Array, parts[2] as Uint8Array, parts[0] as Uint8Array));
       }),
     );
+  });
+});
+
+// Task P: invites are ASCII after the documented normalisation; full-width digits, look-alike
+// letters of other scripts and Unicode dashes or spaces are refused by name, never mapped.
+describe("invite decoding refuses every non-ASCII character with a clear INVITE error", () => {
+  const nonAscii = [
+    "\uff11", // fullwidth digit one
+    "\uff10", // fullwidth digit zero
+    "\uff21", // fullwidth A
+    "\u0410", // Cyrillic A
+    "\u0391", // Greek Alpha
+    "\u0661", // Arabic-Indic digit one
+    "\u{1d7cf}", // mathematical bold digit one (a surrogate pair)
+    "\u2010", // hyphen
+    "\u2212", // minus sign
+    "\u00a0", // no-break space
+    "\u00e9", // e with acute
+  ];
+
+  it("anywhere in a group, naming that group and saying why", () => {
+    const code = encodeInvite(sample());
+    const body = code.slice(INVITE_PREFIX.length);
+    fc.assert(
+      fc.property(fc.nat({ max: body.length - 1 }), fc.constantFrom(...nonAscii), (at, other) => {
+        if (body[at] === "-") return;
+        const typed = INVITE_PREFIX + body.slice(0, at) + other + body.slice(at + 1);
+        const group = body.slice(0, at).split("-").length;
+        assert.throws(
+          () => decodeInvite(typed),
+          (error) =>
+            error instanceof InviteCodeInvalid &&
+            error.code === "INVITE_CODE_INVALID" &&
+            error.group === group &&
+            error.message.includes("not a plain ASCII") &&
+            !error.message.includes(other),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("in the prefix, and fullwidth copies of a whole code", () => {
+    const code = encodeInvite(sample());
+    for (const prefix of ["\uff34\uff11-", "\u0422" + "1-", "T\uff11-", "T1\u2010"]) {
+      assert.throws(
+        () => decodeInvite(prefix + code.slice(INVITE_PREFIX.length)),
+        (error) => error instanceof InviteCodeInvalid && error.message.includes("not a plain ASCII"),
+        JSON.stringify(prefix),
+      );
+    }
+    // What a phone keyboard in full-width mode would type: every ASCII character shifted by 0xfee0.
+    const fullwidth = [...code].map((c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)).join("");
+    assert.throws(() => decodeInvite(fullwidth), InviteCodeInvalid);
+    // The documented ASCII normalisation still reads a code typed loosely.
+    const loose = code.toLowerCase().replace(/0/g, "o").replace(/1/g, "l").replace(/-/g, " ");
+    assert.deepEqual(decodeInvite(loose), decodeInvite(code));
+  });
+
+  it("refuses a value that is not text at all", () => {
+    assert.throws(() => decodeInvite(42 as unknown as string), InviteCodeInvalid);
   });
 });

@@ -114,9 +114,13 @@ export function groupCheck(position: number, digits: readonly number[], isLast: 
 /** The text form of an invite: "T1-XXXXC-XXXXC-…". */
 export function encodeInvite(invite: Invite): string {
   const problem = relayUrlProblem(invite.relayUrl);
-  if (problem !== undefined) throw new RangeError(problem);
-  if (invite.rootFingerprint.length !== ROSTER_FINGERPRINT_BYTES) throw new RangeError("bad root fingerprint length");
-  if (invite.secret.length !== INVITE_SECRET_BYTES) throw new RangeError("bad invite secret length");
+  if (problem !== undefined) throw new Malformed(`cannot make an invite: ${problem}`);
+  if (invite.rootFingerprint.length !== ROSTER_FINGERPRINT_BYTES) {
+    throw new Malformed(`cannot make an invite: the root fingerprint must be ${ROSTER_FINGERPRINT_BYTES} bytes`);
+  }
+  if (invite.secret.length !== INVITE_SECRET_BYTES) {
+    throw new Malformed(`cannot make an invite: the secret must be ${INVITE_SECRET_BYTES} bytes (use createInvite)`);
+  }
   const payload = concatBytes(
     new Uint8Array([INVITE_VERSION]),
     invite.rootFingerprint,
@@ -153,9 +157,11 @@ function normalise(code: string): string {
  * when a group fails its check, `group` is that group's 1-based number.
  */
 export function decodeInvite(code: string): Invite {
+  if (typeof code !== "string") throw new InviteCodeInvalid("an invite code is text");
   if (code.length > MAX_INPUT_CHARS) throw new InviteCodeInvalid("this is too long to be an invite code");
-  const text = normalise(code);
   const prefix = normalise(INVITE_PREFIX);
+  refuseNonAscii(code, prefix);
+  const text = normalise(code);
   if (!text.startsWith(prefix)) throw new InviteCodeInvalid(`an invite code starts with "${INVITE_PREFIX}"`);
   const body = text.slice(prefix.length);
   const size = INVITE_GROUP_DATA_CHARS + 1;
@@ -203,6 +209,25 @@ export function decodeInvite(code: string): Invite {
     rootFingerprint: payload.slice(1, 1 + ROSTER_FINGERPRINT_BYTES),
     secret: payload.slice(1 + ROSTER_FINGERPRINT_BYTES, HEADER_BYTES),
   };
+}
+
+/**
+ * Invite codes are ASCII. A character outside it (a full-width digit, a Cyrillic or Greek look-alike,
+ * a Unicode space or dash) is refused by name, with its group when it is inside one, rather than
+ * guessed at: the code printed is the code decoded, or nothing.
+ */
+function refuseNonAscii(code: string, normalPrefix: string): void {
+  let at = 0;
+  while (at < code.length && code.charCodeAt(at) <= 0x7f) at++;
+  if (at === code.length) return;
+  const before = normalise(code.slice(0, at));
+  const what =
+    "a character that is not a plain ASCII letter, digit or dash (e.g. a full-width digit or a look-alike letter from another alphabet)";
+  if (!before.startsWith(normalPrefix)) {
+    throw new InviteCodeInvalid(`the invite code starts with ${what}: type "${INVITE_PREFIX}" and the groups again`);
+  }
+  const group = Math.floor((before.length - normalPrefix.length) / (INVITE_GROUP_DATA_CHARS + 1)) + 1;
+  throw new InviteCodeInvalid(`group ${group} contains ${what}: retype it`, group);
 }
 
 /** Crockford base32 digits back to bytes; undefined unless they are exactly what the encoder makes. */

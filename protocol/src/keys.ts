@@ -4,11 +4,14 @@
 // Ed25519 for signing. A campaign has one Ed25519 root key that signs its roster.
 import { concatBytes, toBase64url } from "./bytes.js";
 import { DOMAIN, type Domain, separated } from "./domain.js";
+import { Malformed } from "./errors.js";
 import { sodium } from "./sodium.js";
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
 export const SEED_BYTES = 32;
+/** libsodium's Ed25519 private key: seed (32) || public key (32). */
+export const PRIVATE_SIGNING_KEY_BYTES = 64;
 
 export interface SigningKeyPair {
   readonly publicKey: Uint8Array; // 32 bytes, Ed25519
@@ -30,8 +33,13 @@ export interface DevicePublicKeys {
   readonly signingKey: Uint8Array;
 }
 
+function checkSeed(seed: Uint8Array | undefined): void {
+  if (seed !== undefined && seed.length !== SEED_BYTES) throw new Malformed(`a key seed must be ${SEED_BYTES} bytes`);
+}
+
 /** A fresh Ed25519 key pair; with `seed` (32 bytes) it is deterministic (test vectors). */
 export function generateSigningKeyPair(seed?: Uint8Array): SigningKeyPair {
+  checkSeed(seed);
   const s = sodium();
   const pair = seed === undefined ? s.crypto_sign_keypair() : s.crypto_sign_seed_keypair(seed);
   return { publicKey: pair.publicKey, privateKey: pair.privateKey };
@@ -39,6 +47,7 @@ export function generateSigningKeyPair(seed?: Uint8Array): SigningKeyPair {
 
 /** A fresh X25519 key pair; with `seed` (32 bytes) it is deterministic (test vectors). */
 export function generateEncryptionKeyPair(seed?: Uint8Array): EncryptionKeyPair {
+  checkSeed(seed);
   const s = sodium();
   const pair = seed === undefined ? s.crypto_box_keypair() : s.crypto_box_seed_keypair(seed);
   return { publicKey: pair.publicKey, privateKey: pair.privateKey };
@@ -57,11 +66,17 @@ export function publicKeysOf(keys: DeviceKeys): DevicePublicKeys {
 
 /** BLAKE2b over `label || 0x00 || parts...`, `length` bytes (16..64). */
 export function hashWithDomain(label: Domain, length: number, ...parts: readonly Uint8Array[]): Uint8Array {
+  if (!Number.isInteger(length) || length < 16 || length > 64) {
+    throw new Malformed(`a BLAKE2b output is 16 to 64 bytes, not ${length}`);
+  }
   return sodium().crypto_generichash(length, separated(label, ...parts), null);
 }
 
 /** Ed25519 signature over `label || 0x00 || message`. */
 export function signWithDomain(label: Domain, message: Uint8Array, privateKey: Uint8Array): Uint8Array {
+  if (privateKey.length !== PRIVATE_SIGNING_KEY_BYTES) {
+    throw new Malformed(`an Ed25519 private key is ${PRIVATE_SIGNING_KEY_BYTES} bytes (seed || public key)`);
+  }
   return sodium().crypto_sign_detached(separated(label, message), privateKey);
 }
 

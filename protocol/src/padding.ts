@@ -7,7 +7,7 @@
 // (no floating point, so every implementation builds the same table); the last bucket is the
 // first one of at least 256 KiB. The table is normative (SPEC.md §8 lists it). Hence the padding
 // overhead above 1 KiB is under 12% (checked by a test).
-import { TooLarge } from "./errors.js";
+import { Malformed, TooLarge } from "./errors.js";
 
 export const MIN_BUCKET_BYTES = 1024;
 export const MAX_INNER_BYTES = 256 * 1024;
@@ -35,10 +35,18 @@ function buildBuckets(): readonly number[] {
 /** Bucket sizes in bytes, indexed by the bucket number carried in the envelope header. */
 export const BUCKET_SIZES: readonly number[] = buildBuckets();
 
+/** The largest inner message that can be sealed: the size of the last bucket (277,088 bytes). */
+export const LARGEST_BUCKET_BYTES = BUCKET_SIZES[BUCKET_SIZES.length - 1] as number;
+
 /** The smallest bucket index whose size is at least `length`. */
 export function bucketFor(length: number): number {
+  if (!Number.isSafeInteger(length) || length < 0) throw new Malformed(`${length} is not a message length in bytes`);
   const index = BUCKET_SIZES.findIndex((size) => size >= length);
-  if (index < 0) throw new TooLarge(`message of ${length} bytes exceeds the largest bucket (${MAX_INNER_BYTES} bytes)`);
+  if (index < 0) {
+    throw new TooLarge(
+      `message of ${length} bytes exceeds the largest bucket (${LARGEST_BUCKET_BYTES} bytes): send less (fewer photos or tallies per acta, shorter text)`,
+    );
+  }
   return index;
 }
 

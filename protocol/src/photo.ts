@@ -96,6 +96,12 @@ class ChunkAd {
 
 /** The AD of chunk `index` (exported for the spec's examples and the tests). */
 export function photoChunkAd(photoId: Uint8Array, index: number, chunkCount: number): Uint8Array {
+  if (!hasLength(photoId, PHOTO_ID_BYTES)) throw new Malformed(`photo id must be ${PHOTO_ID_BYTES} bytes`);
+  for (const value of [index, chunkCount]) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+      throw new Malformed(`photoChunkAd: ${value} is not an unsigned 32-bit integer`);
+    }
+  }
   return new ChunkAd(photoId, chunkCount).at(index).slice();
 }
 

@@ -1,6 +1,7 @@
 // Thin, typed wrappers over the libsodium primitives the protocol composes. Nothing here is
 // home-made cryptography: each function is one libsodium call plus input checks. Every
 // construction in this package goes through these, and the Wycheproof tests exercise them.
+import { Malformed } from "./errors.js";
 import { sodium } from "./sodium.js";
 
 export const X25519_KEY_BYTES = 32;
@@ -40,6 +41,7 @@ export function isUsableX25519PublicKey(publicKey: Uint8Array): boolean {
 
 /** Ed25519 signature (libsodium's strict verification rules apply on the other side). */
 export function ed25519Sign(message: Uint8Array, privateKey: Uint8Array): Uint8Array {
+  if (privateKey.length !== 64) throw new Malformed("an Ed25519 private key is 64 bytes (seed || public key)");
   return sodium().crypto_sign_detached(message, privateKey);
 }
 
@@ -53,6 +55,12 @@ export function ed25519Verify(signature: Uint8Array, message: Uint8Array, public
   }
 }
 
+function checkAeadInputs(nonce: Uint8Array, nonceBytes: number, key: Uint8Array): void {
+  if (nonce.length !== nonceBytes || key.length !== AEAD_KEY_BYTES) {
+    throw new Malformed(`AEAD needs a ${AEAD_KEY_BYTES}-byte key and a ${nonceBytes}-byte nonce`);
+  }
+}
+
 /** XChaCha20-Poly1305 (IETF) encryption: returns ciphertext || 16-byte tag. */
 export function xchachaEncrypt(
   plaintext: Uint8Array,
@@ -60,6 +68,7 @@ export function xchachaEncrypt(
   nonce: Uint8Array,
   key: Uint8Array,
 ): Uint8Array {
+  checkAeadInputs(nonce, XCHACHA_NONCE_BYTES, key);
   return sodium().crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associatedData, null, nonce, key);
 }
 
@@ -86,6 +95,7 @@ export function chachaIetfEncrypt(
   nonce: Uint8Array,
   key: Uint8Array,
 ): Uint8Array {
+  checkAeadInputs(nonce, CHACHA_IETF_NONCE_BYTES, key);
   return sodium().crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, associatedData, null, nonce, key);
 }
 

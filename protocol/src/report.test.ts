@@ -3,17 +3,23 @@ import { before, describe, it } from "node:test";
 import fc from "fast-check";
 import { toBase64url } from "./bytes.js";
 import { INNER_FRAMING_BYTES } from "./envelope.js";
+import { Malformed, TextRejected } from "./errors.js";
 import { bucketFor, MIN_BUCKET_BYTES } from "./padding.js";
 import { MAX_PHOTO_BYTES, photoChunkCount } from "./photo.js";
 import {
+  checkInnerMessage,
+  checkReportText,
+  checkTableCode,
   encodeInnerMessage,
   type InnerMessage,
   innerMessage,
   jsonStringBytes,
   photoRef,
   REPORT_KIND,
+  reportTextProblem,
   TEXT_MAX_CHARS,
   TEXT_MAX_JSON_BYTES,
+  tableCodeProblem,
 } from "./report.js";
 import { ALL_KINDS, maximalShortMessage, messageOf, SHORT_KINDS } from "./report-arbitraries.test.js";
 import { initSodium } from "./sodium.js";
@@ -186,5 +192,102 @@ describe("bucket 0 holds every short kind", () => {
         { numRuns: 50 },
       );
     }
+  });
+});
+
+// Task P: report text and table codes refuse control and format characters (and the Unicode line
+// separators) with TEXT_REJECTED, so a coordinator's terminal or spreadsheet shows what was sent.
+describe("typed fields: TEXT_REJECTED with a reason, before the schema", () => {
+  const spoofers = [
+    "\u202e", // right-to-left override
+    "\u202d", // left-to-right override
+    "\u2066", // left-to-right isolate
+    "\u200b", // zero-width space
+    "\u200d", // zero-width joiner
+    "\u2060", // word joiner
+    "\u00ad", // soft hyphen
+    "\ufeff", // byte-order mark
+    "\u0000",
+    "\u001b", // ESC: terminal escape sequences
+    "\r", // carriage return: overwrites a terminal line
+    "\u0085", // next line (C1)
+    "\u009b", // CSI (C1)
+    "\u2028", // line separator
+    "\u2029", // paragraph separator
+    "\ud800", // lone surrogate
+  ];
+
+  it("refuses each spoofing character anywhere in the text, and names it by code point only", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...spoofers),
+        fc.string({ maxLength: 40 }),
+        fc.string({ maxLength: 40 }),
+        (bad, a, b) => {
+          const text = `${a.replace(/[^ -~]/g, "")}${bad}${b.replace(/[^ -~]/g, "")}`;
+          assert.match(reportTextProblem(text) ?? "", /U\+[0-9A-F]{4}/);
+          assert.equal(innerMessage.safeParse(status({ text })).success, false);
+          assert.throws(
+            () => checkReportText(text),
+            (error) =>
+              error instanceof TextRejected &&
+              error.code === "TEXT_REJECTED" &&
+              error.field === "text" &&
+              (a.length < 4 || !error.message.includes(a)),
+          );
+          assert.throws(
+            () => encodeInnerMessage(status({ text }) as InnerMessage),
+            (error) => error instanceof TextRejected && error.field === "text",
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("accepts ordinary text in any script, with tab and newline", () => {
+    for (const text of ["", "Acta impresa 14:05", "línea 1\nlínea 2\t✓", "Урна опечатана", "投票箱 ✓ 👍🏽", "شاهد"]) {
+      assert.equal(reportTextProblem(text), undefined, text);
+      checkReportText(text);
+    }
+  });
+
+  it("table and tally codes: ASCII letters, digits, '.' and '-' only", () => {
+    for (const table of ["1401023.3", "A-1", "x".repeat(32)]) {
+      assert.equal(tableCodeProblem(table), undefined);
+      checkTableCode(table);
+    }
+    for (const table of [
+      "",
+      "x".repeat(33),
+      "14 01",
+      "1401\u200b023",
+      "\u202e1401",
+      "１４",
+      "14\u00a0",
+      "=1+1",
+      "a/b",
+    ]) {
+      assert.notEqual(tableCodeProblem(table), undefined, JSON.stringify(table));
+      assert.throws(
+        () => checkTableCode(table),
+        (error) => error instanceof TextRejected && error.field === "table",
+      );
+      assert.throws(
+        () => encodeInnerMessage(status({ table }) as InnerMessage),
+        (error) => error instanceof TextRejected && error.field === "table",
+      );
+    }
+    const acta = status({ kind: REPORT_KIND.acta, tallies: { "EGU\u200b": 1 }, photos: [] }) as InnerMessage;
+    assert.throws(
+      () => encodeInnerMessage(acta),
+      (error) => error instanceof TextRejected && error.field === "table",
+    );
+  });
+
+  it("other schema violations stay Malformed", () => {
+    assert.throws(() => encodeInnerMessage(status({ seq: -1 }) as InnerMessage), Malformed);
+    assert.throws(() => encodeInnerMessage(status({ kind: "gossip" }) as InnerMessage), Malformed);
+    assert.throws(() => checkInnerMessage(null as unknown as InnerMessage), Malformed);
   });
 });

@@ -7,9 +7,10 @@
 // on the wire. report.test.ts checks (b) for every kind.
 import { z } from "zod";
 import { utf8 } from "./bytes.js";
+import { Malformed, TextRejected } from "./errors.js";
 import { MAX_PHOTO_CHUNKS, PHOTO_CHUNK_PLAINTEXT_BYTES } from "./limits.js";
 import { photoChunkCount } from "./photo.js";
-import { base64urlBytes, campaignId, messageId, publicKey, timestamp } from "./schemas/common.js";
+import { base64urlBytes, campaignId, messageId, timestamp, x25519PublicKey } from "./schemas/common.js";
 
 export const REPORT_VERSION = 1;
 
@@ -41,22 +42,61 @@ export const MAX_PHOTOS_PER_ACTA = 8;
 
 // Control characters other than tab and newline (C0, DEL, C1), format characters (bidi overrides
 // and isolates, zero-width joiners and spaces, soft hyphen...: they make text display differently
-// from what it says) and lone UTF-16 surrogates: none belongs in a report, and C0 and surrogates
-// would each cost 6 bytes of JSON escaping. Notices and device labels refuse the same classes.
-const FORBIDDEN_TEXT = /(?![\t\n])\p{Cc}|\p{Cf}|\p{Cs}/u;
+// from what it says, in a coordinator's terminal or spreadsheet), the Unicode line and paragraph
+// separators (line breaks that are not "\n") and lone UTF-16 surrogates: none belongs in a
+// report, and C0 and surrogates would each cost 6 bytes of JSON escaping. Notices and device
+// labels refuse control and format characters too.
+const FORBIDDEN_TEXT = /(?![\t\n])\p{Cc}|\p{Cf}|\p{Cs}|\p{Zl}|\p{Zp}/u;
 
 /** Bytes a string occupies inside JSON, without its surrounding quotes. */
 export function jsonStringBytes(text: string): number {
   return utf8(JSON.stringify(text)).length - 2;
 }
 
-const text = z
-  .string()
-  .max(TEXT_MAX_CHARS)
-  .refine((value) => !FORBIDDEN_TEXT.test(value), { message: "text must not contain control or format characters" })
-  .refine((value) => jsonStringBytes(value) <= TEXT_MAX_JSON_BYTES, {
-    message: `text must take at most ${TEXT_MAX_JSON_BYTES} bytes as UTF-8 JSON`,
-  });
+function codePoint(character: string): string {
+  return `U+${(character.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * Why `text` cannot be a report's text, or undefined if it can. The reason names the offending
+ * character by code point only (the text itself may be sensitive and reasons end up in logs).
+ */
+export function reportTextProblem(text: string): string | undefined {
+  if (typeof text !== "string") return "the text must be a string";
+  if (text.length > TEXT_MAX_CHARS) return `the text is longer than ${TEXT_MAX_CHARS} characters: shorten it`;
+  const bad = FORBIDDEN_TEXT.exec(text);
+  if (bad !== null) {
+    return `the text contains ${codePoint(bad[0])}, an invisible control or formatting character that can make it display as something it does not say: remove it`;
+  }
+  if (jsonStringBytes(text) > TEXT_MAX_JSON_BYTES) {
+    return `the text takes more than ${TEXT_MAX_JSON_BYTES} bytes (accented letters and emoji take several): shorten it`;
+  }
+  return undefined;
+}
+
+/** Why `table` cannot be a table code (or a tally option code), or undefined if it can. */
+export function tableCodeProblem(table: string): string | undefined {
+  if (typeof table !== "string") return "the table code must be a string";
+  if (TABLE_CODE_PATTERN.test(table)) return undefined;
+  return "the table code must be 1 to 32 of the ASCII characters A-Z a-z 0-9 . - (no spaces, accents or other characters)";
+}
+
+/** Throws TextRejected (code TEXT_REJECTED) if `text` cannot be a report's text. */
+export function checkReportText(text: string): void {
+  const problem = reportTextProblem(text);
+  if (problem !== undefined) throw new TextRejected("text", problem);
+}
+
+/** Throws TextRejected (code TEXT_REJECTED) if `table` cannot be a table code. */
+export function checkTableCode(table: string): void {
+  const problem = tableCodeProblem(table);
+  if (problem !== undefined) throw new TextRejected("table", problem);
+}
+
+const text = z.string().superRefine((value, ctx) => {
+  const problem = reportTextProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
 
 /** A voting table's code, e.g. "1401023.3" (letters, digits, '.' and '-', up to 32). */
 export const tableCode = z.string().regex(TABLE_CODE_PATTERN, "table code must be 1-32 of A-Z a-z 0-9 . -");
@@ -132,7 +172,8 @@ export const enrolledReport = z.strictObject({
   ...common,
   /** nonce: the first half of the invite secret, from which any coordinator device recomputes it (invite-secret.ts). */
   invite: z.strictObject({ nonce: base64urlBytes(8), storedHash: base64urlBytes(32), proof: base64urlBytes(32) }),
-  encryptionKey: publicKey,
+  // Control messages (a wipe) are sealed to it: a low-order key would make every one fail.
+  encryptionKey: x25519PublicKey,
 });
 
 /** Acknowledges a wipe control message (by its counter) just before the device erases itself. */
@@ -174,7 +215,31 @@ export type EnrolledReport = z.infer<typeof enrolledReport>;
 export type WipeAckReport = z.infer<typeof wipeAckReport>;
 export type SecurityNoticeReport = z.infer<typeof securityNoticeReport>;
 
+/**
+ * Checks the fields a person typed (text, table, tally codes) first, so that a refusal carries
+ * TEXT_REJECTED and says what to change, then the whole schema: Malformed.
+ */
+export function checkInnerMessage(message: InnerMessage): InnerMessage {
+  const fields = (typeof message === "object" && message !== null ? message : {}) as Record<string, unknown>;
+  if (typeof fields.text === "string") checkReportText(fields.text);
+  if (typeof fields.table === "string") checkTableCode(fields.table);
+  if (typeof fields.tallies === "object" && fields.tallies !== null) {
+    for (const option of Object.keys(fields.tallies)) {
+      if (tableCodeProblem(option) !== undefined) {
+        throw new TextRejected("table", "a tally option code must be 1 to 32 of A-Z a-z 0-9 . -");
+      }
+    }
+  }
+  const parsed = innerMessage.safeParse(message);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.join(".")}`;
+    throw new Malformed(`inner message does not match its schema${where}: ${issue?.message ?? "schema mismatch"}`);
+  }
+  return parsed.data;
+}
+
 /** The signed wire form of a validated message: UTF-8 JSON of exactly the schema's fields. */
 export function encodeInnerMessage(message: InnerMessage): Uint8Array {
-  return utf8(JSON.stringify(innerMessage.parse(message)));
+  return utf8(JSON.stringify(checkInnerMessage(message)));
 }

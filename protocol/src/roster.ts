@@ -86,7 +86,7 @@ export interface CreateRosterInput {
   readonly devices: readonly RosterDeviceInput[];
 }
 
-/** Builds and signs a roster with the campaign's root key. Throws a zod error on invalid input. */
+/** Builds and signs a roster with the campaign's root key. Throws Malformed on invalid input. */
 export function createRoster(input: CreateRosterInput): SignedDocument {
   const value: Roster = {
     v: ROSTER_VERSION,

@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { fromBase64url, fromUtf8, toBase64url, utf8 } from "./bytes.js";
 import type { Domain } from "./domain.js";
-import { DecryptionFailed, TooLarge } from "./errors.js";
+import { DecryptionFailed, Malformed, TooLarge } from "./errors.js";
 import { signWithDomain, verifyWithDomain } from "./keys.js";
 import { signature } from "./schemas/common.js";
 
@@ -39,7 +39,13 @@ export function signDocument<S extends z.ZodType>(
   schema: S,
   privateKey: Uint8Array,
 ): SignedDocument {
-  const parsed = schema.parse(value);
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.join(".")}`;
+    throw new Malformed(`refusing to sign an invalid document${where}: ${issue?.message ?? "schema mismatch"}`);
+  }
+  const parsed = result.data;
   const bytes = utf8(JSON.stringify(parsed));
   if (bytes.length > MAX_SIGNED_PAYLOAD_BYTES) {
     throw new TooLarge(`signed document of ${bytes.length} bytes exceeds ${MAX_SIGNED_PAYLOAD_BYTES} bytes`);

@@ -5,6 +5,7 @@
 // We use the "sumo" build of libsodium-wrappers because the standard build lacks
 // crypto_pwhash (argon2id, for PINs and passphrases) and crypto_hash_sha256 (photo digests).
 import sodiumModule from "libsodium-wrappers-sumo";
+import { SodiumNotReady } from "./errors.js";
 
 export type Sodium = typeof sodiumModule;
 
@@ -19,10 +20,10 @@ export async function initSodium(): Promise<Sodium> {
   return readySodium;
 }
 
-/** The loaded library. Throws a programming error if `initSodium()` has not completed. */
+/** The loaded library. Throws SodiumNotReady (a programming error) if `initSodium()` has not completed. */
 export function sodium(): Sodium {
   if (readySodium === undefined) {
-    throw new Error("libsodium is not ready: await initSodium() before using @testigo/protocol");
+    throw new SodiumNotReady();
   }
   return readySodium;
 }

@@ -1,6 +1,6 @@
 // Invites (coordinators register hashes) and enrollment (a volunteer redeems one).
 import { z } from "zod";
-import { base64urlBytes, pseudonym, publicKey, signature, timestamp } from "../schemas/common.js";
+import { base64urlBytes, pseudonym, publicKey, signature, timestamp, x25519PublicKey } from "../schemas/common.js";
 
 /** Most invites one request may register. */
 export const MAX_INVITES_PER_REQUEST = 1000;
@@ -28,7 +28,8 @@ export const enrollRequest = z
   .object({
     redeemToken: base64urlBytes(REDEEM_TOKEN_BYTES),
     signingKey: publicKey,
-    encryptionKey: publicKey,
+    // Coordinators seal control messages (a wipe) to it: a low-order key would make them fail.
+    encryptionKey: x25519PublicKey,
     signature,
   })
   .strict();
