@@ -7,7 +7,9 @@ export type CoordinatorErrorCode =
   | "UNKNOWN_VOLUNTEER"
   | "NOT_ROOT_DEVICE"
   | "BAD_JOIN_FILE"
-  | "JOIN_PENDING";
+  | "JOIN_PENDING"
+  /** The relay kept failing or rate-limiting every request for the fetch's stall deadline. */
+  | "RELAY_RETRY_DEADLINE";
 
 export class CoordinatorError extends Error {
   override readonly name = "CoordinatorError";

@@ -40,6 +40,7 @@ import {
 import { RelayProtocolError, RelayRefused, RelayUnreachable } from "../transport/errors.js";
 import { relayBytes } from "../transport/relay-client.js";
 import { bytesOf, type CoordinatorDevice } from "./device.js";
+import { CoordinatorError } from "./errors.js";
 import {
   type FetchOutput,
   type PhotoLine,
@@ -47,10 +48,14 @@ import {
   type QuarantineEntry,
   type ReportLine,
   SECURITY_REASONS,
+  startPhotoDownload,
 } from "./output.js";
+import { RelayRetry, type RelayRetryOptions, RequestCancelled } from "./relay-retry.js";
 import { inviteRecord, RECORD, type VolunteerRecord } from "./state.js";
 
 export const DEFAULT_FETCH_PAGE = 100;
+/** Chunk requests in flight per photo: enough to hide latency, few enough to share a rate limit. */
+export const DEFAULT_PHOTO_CONCURRENCY = 4;
 
 export interface FetchProgress {
   readonly items: number;
@@ -62,8 +67,17 @@ export interface FetchProgress {
 export interface FetchOptions {
   readonly limit?: number;
   readonly onProgress?: (progress: FetchProgress) => void;
-  /** Test hook: called after each durable step ("photo", "lines", "registry", "ack"). */
+  /** Test hook: called after each durable step ("chunk", "photo", "lines", "registry", "ack"). */
   readonly onStep?: (step: string) => void | Promise<void>;
+  /** Chunk requests in flight per photo (default 4); chunks are still written in order. */
+  readonly photoConcurrency?: number;
+  /** How relay requests are retried (429 Retry-After, network failures) and when fetch gives up. */
+  readonly retry?: RelayRetryOptions;
+  /**
+   * Stops the fetch after the item being handled: what was handled is committed (written, then
+   * acked), the rest stays in the inbox. The summary is returned as usual.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface FetchSummary {
@@ -79,6 +93,8 @@ export interface FetchSummary {
   readonly waitingForPhotos: number;
   /** Of the quarantined: enrollments refused as attacks (reused or expired invite, …). */
   readonly security: number;
+  /** Volunteers revoked at the relay by this run (wipe acknowledged, or its deadline passed). */
+  readonly revoked: number;
 }
 
 type EnvelopeItem = Extract<InboxItem, { kind: "envelope" }>;
@@ -108,13 +124,23 @@ async function io<T>(work: Promise<T> | T): Promise<T> {
   try {
     return await work;
   } catch (error) {
-    if (typeof error === "object" && error !== null) localFailures.add(error);
+    markLocal(error);
     throw error;
   }
 }
 
+function markLocal(error: unknown): void {
+  if (typeof error === "object" && error !== null) localFailures.add(error);
+}
+
 function stopsFetch(error: unknown): boolean {
-  if (error instanceof RelayUnreachable || error instanceof RelayRefused || error instanceof RelayProtocolError) {
+  if (
+    error instanceof RelayUnreachable ||
+    error instanceof RelayRefused ||
+    error instanceof RelayProtocolError ||
+    error instanceof CoordinatorError ||
+    error instanceof RequestCancelled
+  ) {
     return true;
   }
   return typeof error === "object" && error !== null && localFailures.has(error);
@@ -137,10 +163,16 @@ export async function fetchInbox(
   output: FetchOutput,
   options: FetchOptions = {},
 ): Promise<FetchSummary> {
-  return new FetchRun(device, output, options).run();
+  const run = new FetchRun(device, output, options);
+  await run.start();
+  return run.pull();
 }
 
-class FetchRun {
+/**
+ * One fetch session: `start()` once, then `pull()` (the HTTP inbox, to its end) or `batch()` for
+ * each batch the live inbox pushes. It remembers, across batches, actas waiting for their photos.
+ */
+export class FetchRun {
   private readonly written: Set<string> = new Set();
   private readonly photoItems = new Map<string, PhotoItem>();
   private readonly waiting = new Map<string, WaitingActa>();
@@ -150,7 +182,10 @@ class FetchRun {
   private keys: Awaited<ReturnType<CoordinatorDevice["epochKeyPairs"]>> = [];
   private lines: ReportLine[] = [];
   private acks: string[] = [];
-  private stats = { items: 0, written: 0, photos: 0, quarantined: 0, alreadyWritten: 0, security: 0 };
+  private stats = { items: 0, written: 0, photos: 0, quarantined: 0, alreadyWritten: 0, security: 0, revoked: 0 };
+  private readonly retry: RelayRetry;
+  /** Pseudonyms to revoke at the relay once the registry is durable (their wipe was acknowledged). */
+  private readonly toRevoke = new Set<string>();
   /** The relay's volunteer list (pseudonym → enrolledAt), loaded at the first enrollment of a run. */
   private relayVolunteers: Map<string, { enrolledAt: number; revoked: boolean }> | undefined;
   private relayListPage = -1;
@@ -159,29 +194,77 @@ class FetchRun {
   constructor(
     private readonly device: CoordinatorDevice,
     private readonly output: FetchOutput,
-    private readonly options: FetchOptions,
-  ) {}
+    private readonly options: FetchOptions = {},
+  ) {
+    this.retry = new RelayRetry(options.retry);
+  }
 
-  async run(): Promise<FetchSummary> {
-    await this.device.maintainEpochKeys();
+  /** Epoch keys maintained and loaded, what the output holds read, overdue wipes revoked. */
+  async start(): Promise<void> {
+    await this.retry.run(() => this.device.maintainEpochKeys());
     this.keys = await this.device.epochKeyPairs();
     for (const id of await this.output.writtenIds()) this.written.add(id);
+    await this.revokeDue();
+  }
+
+  /** Reads the HTTP inbox to its end (or until the signal stops it). */
+  async pull(): Promise<FetchSummary> {
     let after: string | undefined;
-    for (;;) {
-      const items = await io(this.device.client.readInbox(this.options.limit ?? DEFAULT_FETCH_PAGE, after));
+    while (this.options.signal?.aborted !== true) {
+      const limit = this.options.limit ?? DEFAULT_FETCH_PAGE;
+      const items = await this.relay(() => this.device.client.readInbox(limit, after));
       if (items.length === 0) break;
       after = items[items.length - 1]?.cursor;
-      this.pageNumber++;
-      await this.page(items);
-      this.stats.items += items.length;
-      this.options.onProgress?.({ ...this.stats });
+      const acks = await this.batch(items);
+      for (let start = 0; start < acks.length; start += 500) {
+        const some = acks.slice(start, start + 500);
+        await this.relay(() => this.device.client.ackInbox(some));
+      }
+      await this.step("ack");
     }
+    return this.summary();
+  }
+
+  summary(): FetchSummary {
     return { ...this.stats, waitingForPhotos: this.waiting.size };
   }
 
-  private async page(items: readonly InboxItem[]): Promise<void> {
+  /**
+   * Handles one batch of inbox items: everything durable (photos, lines, registry, relay
+   * revocations) before it returns the cursors that may now be acked.
+   */
+  async batch(items: readonly InboxItem[]): Promise<string[]> {
+    this.pageNumber++;
+    const handled = await this.page(items);
+    this.stats.items += handled;
+    this.options.onProgress?.({ ...this.stats });
+    const acks = this.acks;
+    this.acks = [];
+    return acks;
+  }
+
+  /** The test hook after a durable step; what it throws stops the fetch like a kill. */
+  private async step(name: string): Promise<void> {
+    try {
+      await this.options.onStep?.(name);
+    } catch (error) {
+      markLocal(error);
+      throw error;
+    }
+  }
+
+  /** A relay request, retried as the relay asks; stops the fetch if it fails for good. */
+  private relay<T>(request: () => Promise<T>): Promise<T> {
+    return io(this.retry.run(request, this.options.signal));
+  }
+
+  /** Returns how many items were handled (fewer than given when the signal stopped it). */
+  private async page(items: readonly InboxItem[]): Promise<number> {
     const entries = orderPerVolunteer(items.map((item) => (item.kind === "envelope" ? this.open(item) : item)));
+    let handled = 0;
     for (const entry of entries) {
+      if (this.options.signal?.aborted === true) break;
+      handled++;
       try {
         if ("kind" in entry) await this.photoItem(entry);
         else await this.envelope(entry);
@@ -191,6 +274,7 @@ class FetchRun {
       }
     }
     await this.commit();
+    return handled;
   }
 
   /** Never throws: anything wrong with the envelope leaves `message` undefined (quarantined). */
@@ -324,41 +408,106 @@ class FetchRun {
   }
 
   private async downloadPhoto(item: PhotoItem, wire: string, ref: SealedPhotoRef): Promise<PhotoLine> {
-    let bytes: Uint8Array | undefined;
+    let path: string | undefined;
     if (item.chunkCount === ref.chunkCount) {
-      let opener: PhotoOpener | undefined;
-      try {
-        opener = new PhotoOpener(ref);
-        const out = new Uint8Array(ref.size);
-        let offset = 0;
-        for (let index = 0; index < ref.chunkCount; index++) {
-          const piece = opener.push(await this.chunk(wire, index));
-          out.set(piece, offset);
-          offset += piece.length;
-        }
-        opener.finish();
-        bytes = out;
-      } catch (error) {
-        opener?.abort();
-        // The relay connection and our own storage stop the fetch; anything about this photo's
-        // content (or a chunk the relay no longer has) quarantines the photo only.
-        if (stopsFetch(error)) throw error;
+      // Twice at most: kept chunks that no longer decrypt (damaged on this disk) are dropped and
+      // the photo is fetched again from the relay.
+      for (let attempt = 0; attempt < 2 && path === undefined; attempt++) {
+        const result = await this.streamPhoto(wire, ref);
+        if (result === "bad-content") break;
+        if (result !== "kept-unreadable") path = result;
       }
     }
-    if (bytes === undefined) {
+    if (path === undefined) {
       await this.quarantinePhoto(item, QUARANTINE_REASON.photoCorrupt);
       return { photoId: wire, path: null, sha256: toHex(ref.sha256), size: ref.size, status: "quarantined" };
     }
-    const path = await io(this.output.writePhoto(wire, bytes));
     this.stats.photos++;
-    await io(this.options.onStep?.("photo"));
+    await this.step("photo");
     return photoLine(wire, ref, path);
   }
 
-  /** A chunk from the relay; a chunk the relay does not have is the photo's problem, not the fetch's. */
-  private async chunk(wire: string, index: number): Promise<Uint8Array> {
+  /**
+   * Decrypts the photo to the output chunk by chunk: first the chunks an interrupted run kept,
+   * then the rest from the relay (a few requests in flight, consumed in order). The relay
+   * connection and this device's storage stop the fetch (kept chunks stay for the next run);
+   * anything about the photo's content (or a chunk the relay no longer has) is "bad-content".
+   */
+  private async streamPhoto(wire: string, ref: SealedPhotoRef): Promise<string | "bad-content" | "kept-unreadable"> {
+    const download = await io(startPhotoDownload(this.output, wire));
+    let opener: PhotoOpener | undefined;
+    let replaying = true;
     try {
-      return await this.device.client.getChunk(wire, index);
+      opener = new PhotoOpener(ref);
+      const open = opener;
+      if (download.keptChunks > ref.chunkCount) throw new DecryptionFailed();
+      for (let index = 0; index < download.keptChunks; index++) {
+        const piece = open.push(await download.readKept(index));
+        await io(download.write(piece));
+      }
+      replaying = false;
+      await this.relayChunks(wire, download.keptChunks, ref.chunkCount, async (chunk) => {
+        const piece = open.push(chunk);
+        await io(download.keep(chunk));
+        await io(download.write(piece));
+        await this.step("chunk");
+      });
+      open.finish();
+      opener = undefined;
+      try {
+        return await download.commit(ref.sha256, ref.size);
+      } catch (error) {
+        // A mismatch is the photo's; anything else (a full disk, …) is this device's storage.
+        if (!(error instanceof DecryptionFailed)) markLocal(error);
+        throw error;
+      }
+    } catch (error) {
+      opener?.abort();
+      if (stopsFetch(error)) {
+        await download.close().catch(() => undefined);
+        throw error;
+      }
+      await io(download.discard());
+      return replaying ? "kept-unreadable" : "bad-content";
+    }
+  }
+
+  /** Chunks `from`…`count - 1` of a photo, in order, with a bounded number of requests in flight. */
+  private async relayChunks(
+    wire: string,
+    from: number,
+    count: number,
+    consume: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<void> {
+    const width = Math.max(1, this.options.photoConcurrency ?? DEFAULT_PHOTO_CONCURRENCY);
+    const cancel = new AbortController();
+    const stop = () => cancel.abort();
+    this.options.signal?.addEventListener("abort", stop, { once: true });
+    const inFlight = new Map<number, Promise<Uint8Array>>();
+    let next = from;
+    try {
+      for (let index = from; index < count; index++) {
+        while (next < count && next < index + width) {
+          const request = this.chunk(wire, next, cancel.signal);
+          request.catch(() => undefined); // awaited below, in order; never an unhandled rejection
+          inFlight.set(next, request);
+          next++;
+        }
+        const request = inFlight.get(index) as Promise<Uint8Array>;
+        inFlight.delete(index);
+        await consume(await request);
+      }
+    } finally {
+      // Requests still waiting (e.g. in a Retry-After) stop at once instead of running on.
+      cancel.abort();
+      this.options.signal?.removeEventListener("abort", stop);
+    }
+  }
+
+  /** A chunk from the relay; a chunk the relay does not have is the photo's problem, not the fetch's. */
+  private async chunk(wire: string, index: number, signal: AbortSignal): Promise<Uint8Array> {
+    try {
+      return await io(this.retry.run(() => this.device.client.getChunk(wire, index), signal));
     } catch (error) {
       if (error instanceof RelayRefused && error.code === "NOT_FOUND") throw new DecryptionFailed();
       throw error;
@@ -392,6 +541,7 @@ class FetchRun {
       ...volunteer,
       counts: { ...volunteer.counts, [line.kind]: (volunteer.counts[line.kind] ?? 0) + 1 },
       lastSeen: Math.max(volunteer.lastSeen ?? 0, item.receivedAt),
+      ...(line.kind === "checkin" ? { lastCheckin: Math.max(volunteer.lastCheckin ?? 0, item.receivedAt) } : {}),
       duress: volunteer.duress || line.kind === "duress",
       wipe: message?.kind === "wipe-ack" ? "acknowledged" : volunteer.wipe,
       // After its wipe-ack the device has erased its keys: anything signed later with them comes
@@ -400,6 +550,7 @@ class FetchRun {
         ? { revoked: { reason: "wiped" as const, at: item.receivedAt, afterSeq: message.seq } }
         : {}),
     };
+    if (message?.kind === "wipe-ack" && updated.relayRevokedAt === undefined) this.toRevoke.add(updated.pseudonym);
     this.remember(updated);
   }
 
@@ -484,7 +635,7 @@ class FetchRun {
   private async atRelay(pseudonym: string): Promise<{ enrolledAt: number; revoked: boolean } | undefined> {
     const cached = this.relayVolunteers?.get(pseudonym);
     if (cached !== undefined || this.relayListPage === this.pageNumber) return cached;
-    const listed = await io(this.device.client.listVolunteers());
+    const listed = await this.relay(() => this.device.client.listVolunteers());
     this.relayVolunteers = new Map(listed.volunteers.map((v) => [v.pseudonym, v]));
     this.relayListPage = this.pageNumber;
     return this.relayVolunteers.get(pseudonym);
@@ -521,25 +672,53 @@ class FetchRun {
     this.acks.push(cursor);
   }
 
-  /** Lines, then registry, then acks: each step durable before the next. */
+  /** Lines, then registry, then relay revocations: each step durable before the next (acks last, by the caller). */
   private async commit(): Promise<void> {
     if (this.lines.length > 0) {
       await io(this.output.appendReports(this.lines));
       this.stats.written += this.lines.length;
       this.lines = [];
-      await io(this.options.onStep?.("lines"));
+      await this.step("lines");
     }
     for (const key of this.dirty) {
       const record = this.bySigningKey.get(key);
       if (record) await io(this.device.putVolunteer(record));
     }
     this.dirty.clear();
-    await io(this.options.onStep?.("registry"));
-    for (let start = 0; start < this.acks.length; start += 500) {
-      await io(this.device.client.ackInbox(this.acks.slice(start, start + 500)));
+    await this.step("registry");
+    if (this.toRevoke.size > 0) await this.revokeDue();
+  }
+
+  /**
+   * Revokes at the relay every volunteer whose wipe was acknowledged, or whose wipe deadline
+   * passed without an acknowledgement, and records it (so each is revoked once). A revoked
+   * volunteer's credential is refused and its mailbox deleted by the relay.
+   */
+  private async revokeDue(): Promise<void> {
+    const now = this.device.now();
+    this.toRevoke.clear();
+    for (const volunteer of await io(this.device.volunteers())) {
+      if (volunteer.relayRevokedAt !== undefined) continue;
+      const current = this.bySigningKey.get(volunteer.signingKey) ?? volunteer;
+      const acknowledged = current.wipe === "acknowledged";
+      const overdue = current.wipe === "requested" && current.wipeDeadline !== undefined && current.wipeDeadline <= now;
+      if (!acknowledged && !overdue) continue;
+      try {
+        await this.relay(() => this.device.client.revokeVolunteer(current.pseudonym));
+      } catch (error) {
+        // Already gone at the relay: nothing left to revoke.
+        if (!(error instanceof RelayRefused && error.code === "NOT_FOUND")) throw error;
+      }
+      const updated: VolunteerRecord = {
+        ...current,
+        relayRevokedAt: now,
+        ...(current.revoked === undefined ? { revoked: { reason: "wipe-deadline" as const, at: now } } : {}),
+      };
+      await io(this.device.putVolunteer(updated));
+      this.bySigningKey.set(updated.signingKey, updated);
+      this.stats.revoked++;
     }
-    this.acks = [];
-    await io(this.options.onStep?.("ack"));
+    await this.step("revoke");
   }
 }
 

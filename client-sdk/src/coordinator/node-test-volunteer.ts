@@ -31,9 +31,12 @@ import {
   xchachaEncrypt,
 } from "@testigo/protocol";
 import { RelayClient } from "../transport/relay-client.js";
+import { RelayRetry } from "./relay-retry.js";
 
 export class TestVolunteer {
   private seq = 0;
+  /** Uploads honour the relay's rate limit (Retry-After), as the volunteer SDK does. */
+  private readonly retry = new RelayRetry({ stallMs: 120_000 });
   private constructor(
     readonly keys: DeviceKeys,
     readonly pseudonym: string,
@@ -110,7 +113,8 @@ export class TestVolunteer {
   }
 
   async submit(message: InnerMessage, signer: DeviceKeys = this.keys): Promise<string> {
-    return this.client.submitEnvelope(await this.seal(message, signer));
+    const envelope = await this.seal(message, signer);
+    return this.retry.run(() => this.client.submitEnvelope(envelope));
   }
 
   /**
@@ -197,8 +201,8 @@ export class TestVolunteer {
     if (options.actaFirst === true) await this.submit(message);
     for (const { ref, chunks } of sealed) {
       const id = toBase64url(ref.photoId);
-      await this.client.createPhoto(id, ref.chunkCount);
-      for (const [index, chunk] of chunks.entries()) await this.client.putChunk(id, index, chunk);
+      await this.retry.run(() => this.client.createPhoto(id, ref.chunkCount));
+      for (const [index, chunk] of chunks.entries()) await this.retry.run(() => this.client.putChunk(id, index, chunk));
     }
     if (options.actaFirst !== true) await this.submit(message);
     return message.messageId;

@@ -2,7 +2,7 @@
 // writes OUT/reports.jsonl, OUT/photos/ and OUT/quarantine/ on disk, MemoryOutput keeps them in
 // memory (tests, browsers). Every write must be durable when it resolves: `fetch` acks an inbox
 // item only after that.
-import { sha256, toHex } from "@testigo/protocol";
+import { bytesEqual, concatBytes, DecryptionFailed, sha256, toHex } from "@testigo/protocol";
 
 /** One line of reports.jsonl (docs/cli-coordinator.md lists the fields). */
 export interface ReportLine {
@@ -76,11 +76,72 @@ export interface FetchOutput {
   writtenIds(): Promise<ReadonlySet<string>>;
   /** Relative path of a photo already written for `photoId` (with this SHA-256 if given). */
   findPhoto(photoId: string, sha256?: Uint8Array): Promise<string | undefined>;
-  /** Writes a verified photo durably; returns its relative path. */
-  writePhoto(photoId: string, bytes: Uint8Array): Promise<string>;
+  /**
+   * Starts (or resumes) downloading a photo: the ciphertext chunks an interrupted run already
+   * fetched are kept by the output, so a later run replays them locally instead of fetching them
+   * again. The photo's bytes are written as they are decrypted, never held whole in memory.
+   */
+  startPhoto?(photoId: string): Promise<PhotoDownload>;
+  /**
+   * For outputs without startPhoto: takes a verified photo whole (so fetch holds it in memory,
+   * and an interrupted download starts again). One of the two must be implemented.
+   */
+  writePhoto?(photoId: string, bytes: Uint8Array): Promise<string>;
   /** Appends lines durably (one fsync for the batch). */
   appendReports(lines: readonly ReportLine[]): Promise<void>;
   writeQuarantine(entry: QuarantineEntry): Promise<void>;
+}
+
+/** One photo being written: kept ciphertext chunks (for resuming) and the decrypted bytes so far. */
+export interface PhotoDownload {
+  /** How many chunks (0, 1, … in order) an earlier run kept. */
+  readonly keptChunks: number;
+  /** Chunk `index` (< keptChunks) as it was kept. */
+  readKept(index: number): Promise<Uint8Array>;
+  /** Keeps the next chunk's ciphertext (index = keptChunks so far), for a run that resumes. */
+  keep(chunk: Uint8Array): Promise<void>;
+  /** Appends decrypted photo bytes (a fresh photo file each run: kept chunks are replayed). */
+  write(piece: Uint8Array): Promise<void>;
+  /**
+   * Checks what was written against the signed size and SHA-256, makes it durable under its final
+   * name and drops the kept chunks; returns the relative path. Throws DecryptionFailed on a
+   * mismatch (nothing is declared written).
+   */
+  commit(sha256: Uint8Array, size: number): Promise<string>;
+  /** Drops the written bytes, keeping the kept chunks (the next run resumes from them). */
+  close(): Promise<void>;
+  /** Drops everything: the photo is quarantined, or its kept chunks proved unreadable. */
+  discard(): Promise<void>;
+}
+
+/** The output's PhotoDownload for a photo (a whole-photo buffer for outputs with writePhoto only). */
+export async function startPhotoDownload(output: FetchOutput, photoId: string): Promise<PhotoDownload> {
+  if (output.startPhoto !== undefined) return output.startPhoto(photoId);
+  const writePhoto = output.writePhoto?.bind(output);
+  if (writePhoto === undefined) throw new TypeError("a FetchOutput needs startPhoto or writePhoto");
+  const pieces: Uint8Array[] = [];
+  return {
+    keptChunks: 0,
+    readKept: async (index) => {
+      throw new RangeError(`no kept chunk ${index}`);
+    },
+    keep: async () => undefined,
+    write: async (piece) => {
+      pieces.push(piece.slice());
+    },
+    commit: async (digest, size) => {
+      const bytes = concatBytes(...pieces);
+      pieces.length = 0;
+      if (bytes.length !== size || !bytesEqual(sha256(bytes), digest)) throw new DecryptionFailed();
+      return writePhoto(photoId, bytes);
+    },
+    close: async () => {
+      pieces.length = 0;
+    },
+    discard: async () => {
+      pieces.length = 0;
+    },
+  };
 }
 
 /** File extension from the photo's first bytes; the bytes themselves are never changed. */
@@ -114,11 +175,43 @@ export class MemoryOutput implements FetchOutput {
     }
     return undefined;
   }
-  async writePhoto(photoId: string, bytes: Uint8Array): Promise<string> {
-    const path = `photos/${photoFileName(photoId, bytes)}`;
-    this.photos.set(path, bytes.slice());
-    this.digests.set(path, toHex(sha256(bytes)));
-    return path;
+  /** Ciphertext chunks kept per photo id, as NodeFetchOutput keeps them on disk across runs. */
+  readonly kept = new Map<string, Uint8Array[]>();
+
+  async startPhoto(photoId: string): Promise<PhotoDownload> {
+    const kept = this.kept.get(photoId) ?? [];
+    this.kept.set(photoId, kept);
+    const pieces: Uint8Array[] = [];
+    return {
+      keptChunks: kept.length,
+      readKept: async (index) => {
+        const chunk = kept[index];
+        if (chunk === undefined) throw new RangeError(`no kept chunk ${index}`);
+        return chunk.slice();
+      },
+      keep: async (chunk) => {
+        kept.push(chunk.slice());
+      },
+      write: async (piece) => {
+        pieces.push(piece.slice());
+      },
+      commit: async (digest, size) => {
+        const bytes = concatBytes(...pieces);
+        if (bytes.length !== size || !bytesEqual(sha256(bytes), digest)) throw new DecryptionFailed();
+        const path = `photos/${photoFileName(photoId, bytes)}`;
+        this.photos.set(path, bytes);
+        this.digests.set(path, toHex(digest));
+        this.kept.delete(photoId);
+        return path;
+      },
+      close: async () => {
+        pieces.length = 0;
+      },
+      discard: async () => {
+        pieces.length = 0;
+        this.kept.delete(photoId);
+      },
+    };
   }
   async appendReports(lines: readonly ReportLine[]): Promise<void> {
     this.reports.push(...lines);

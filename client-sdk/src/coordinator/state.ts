@@ -70,10 +70,17 @@ export const volunteerRecord = z.strictObject({
   encryptionKey: b64,
   label: z.string().optional(),
   enrolledAt: timestamp,
+  /** receivedAt of the latest report of any kind. */
   lastSeen: timestamp.optional(),
+  /** receivedAt of the latest `checkin` report. */
+  lastCheckin: timestamp.optional(),
   counts: z.record(z.string(), z.number().int().nonnegative()),
   duress: z.boolean(),
   wipe: z.enum(WIPE_STATES),
+  /** A requested wipe not acknowledged by this time gets the volunteer revoked at the relay. */
+  wipeDeadline: timestamp.optional(),
+  /** When this device revoked the volunteer at the relay (after its wipe, or its wipe deadline). */
+  relayRevokedAt: timestamp.optional(),
   /** Highest control-message counter this device used for the volunteer. */
   lastControlCounter: z.number().int().nonnegative(),
   /** Stored hash of the invite this volunteer enrolled with (base64url). */
@@ -84,7 +91,7 @@ export const volunteerRecord = z.strictObject({
    */
   revoked: z
     .strictObject({
-      reason: z.enum(["wiped", "relay"]),
+      reason: z.enum(["wiped", "relay", "wipe-deadline"]),
       at: timestamp,
       afterSeq: z.number().int().nonnegative().optional(),
     })

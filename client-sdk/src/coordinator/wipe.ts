@@ -7,15 +7,30 @@ import { CoordinatorError } from "./errors.js";
 
 export const WIPE_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
+export interface WipeOptions {
+  /**
+   * Revoke the volunteer at the relay if its phone has not acknowledged the wipe within this long
+   * (checked by every fetch). Default: the wipe's lifetime (7 days). The wipe asks the phone to
+   * acknowledge by the same time, capped at the wipe's lifetime.
+   */
+  readonly revokeAfterMs?: number;
+}
+
 export interface WipeResult {
   readonly pseudonym: string;
   readonly counter: number;
   /** ISO 8601: the phone ignores the wipe after this. */
   readonly expiresAt: string;
   readonly messageId: string;
+  /** ISO 8601: without an acknowledgement by then, fetch revokes the volunteer at the relay. */
+  readonly revokeAt: string;
 }
 
-export async function requestWipe(device: CoordinatorDevice, pseudonym: string): Promise<WipeResult> {
+export async function requestWipe(
+  device: CoordinatorDevice,
+  pseudonym: string,
+  options: WipeOptions = {},
+): Promise<WipeResult> {
   const volunteer = await device.volunteer(pseudonym);
   if (volunteer === undefined) {
     throw new CoordinatorError(
@@ -27,6 +42,7 @@ export async function requestWipe(device: CoordinatorDevice, pseudonym: string):
   const now = device.now();
   const counter = Math.max(volunteer.lastControlCounter + 1, now);
   const expiresAt = now + WIPE_LIFETIME_MS;
+  const revokeAt = now + (options.revokeAfterMs ?? WIPE_LIFETIME_MS);
   const sealed = sealControl({
     campaignId: device.config.campaignId,
     to: { pseudonym, encryptionKey: bytesOf(volunteer.encryptionKey) },
@@ -40,11 +56,18 @@ export async function requestWipe(device: CoordinatorDevice, pseudonym: string):
       counter,
       issuedAt: now,
       expiresAt,
-      ackBy: expiresAt,
+      ackBy: Math.min(expiresAt, revokeAt),
     },
   });
   // Record the counter first: a retry after a lost answer then uses a higher one, never the same.
-  await device.putVolunteer({ ...volunteer, lastControlCounter: counter, wipe: "requested" });
+  const wipe = volunteer.wipe === "acknowledged" ? volunteer.wipe : "requested";
+  await device.putVolunteer({ ...volunteer, lastControlCounter: counter, wipe, wipeDeadline: revokeAt });
   const messageId = await device.client.putMailbox(pseudonym, sealed.message);
-  return { pseudonym, counter, expiresAt: new Date(expiresAt).toISOString(), messageId };
+  return {
+    pseudonym,
+    counter,
+    expiresAt: new Date(expiresAt).toISOString(),
+    messageId,
+    revokeAt: new Date(revokeAt).toISOString(),
+  };
 }

@@ -48,6 +48,7 @@ const COORDINATOR_EXIT: Record<CoordinatorErrorCode, ExitCode> = {
   NOT_ROOT_DEVICE: EXIT.badState,
   BAD_JOIN_FILE: EXIT.usage,
   JOIN_PENDING: EXIT.badState,
+  RELAY_RETRY_DEADLINE: EXIT.relayUnreachable,
 };
 
 /** Maps SDK errors to CliErrors; `unreachableHint` says what happened to the work (e.g. nothing acked). */
