@@ -17,6 +17,7 @@ import type { FastifyInstance } from "fastify";
 import { rateLimit } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { errors } from "../errors.js";
+import { coarsenUp, SECOND_MS } from "../time.js";
 import { parseOr400 } from "../validate.js";
 
 /** Challenges are unauthenticated: one relay-wide bucket, far larger than a credential's. */
@@ -31,7 +32,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): voi
     handler: async (_request, reply): Promise<ChallengeResponse> => {
       await rateLimit(ctx, "anon:challenge", capacity * ANONYMOUS_FACTOR, refillPerSecond * ANONYMOUS_FACTOR);
       const challenge = newChallenge();
-      const expiresAt = ctx.clock() + CHALLENGE_TTL_MS;
+      const expiresAt = coarsenUp(ctx.clock() + CHALLENGE_TTL_MS, 10 * SECOND_MS);
       await ctx.store.putChallenge(challenge, expiresAt);
       void reply.code(201);
       return { challenge, expiresAt };

@@ -23,6 +23,7 @@ import type { FastifyInstance } from "fastify";
 import { requireSession, sessionOf } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { errors, RelayError } from "../errors.js";
+import { coarsenUp, MINUTE_MS } from "../time.js";
 import { bodyBytes, parseOr400 } from "../validate.js";
 
 /** Random bytes of a real slot's shape: they fail to open, so clients skip them. */
@@ -52,7 +53,7 @@ export function registerMailboxRoutes(app: FastifyInstance, ctx: RelayContext): 
         campaignId,
         pseudonym,
         { messageId, message: new Uint8Array(message) },
-        now + MAILBOX_TTL_MS,
+        coarsenUp(now + MAILBOX_TTL_MS, MINUTE_MS),
       );
       if (result === "unknown-volunteer") throw errors.notFound("volunteer (unknown or revoked)");
       ctx.metrics.count("mailbox_messages_stored");

@@ -413,8 +413,10 @@ export class RedisStore implements Store {
 
   async putChallenge(challenge: string, expiresAt: number): Promise<void> {
     const key = this.#global("ch", challenge);
-    const ttl = Math.max(0, Math.trunc(expiresAt - Date.now())) + CHALLENGE_TTL_SLACK_MS;
-    await this.#call(key, ["SET", key, String(expiresAt), "PX", String(ttl)]);
+    // An absolute expiry in whole seconds (Redis logs every expiry as an absolute time, and
+    // a relative one would be converted at Redis's exact clock).
+    const at = Math.ceil((Math.max(expiresAt, Date.now()) + CHALLENGE_TTL_SLACK_MS) / 10_000) * 10;
+    await this.#call(key, ["SET", key, String(expiresAt), "EXAT", String(at)]);
   }
 
   async takeChallenge(challenge: string, now: number): Promise<boolean> {
