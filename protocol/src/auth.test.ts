@@ -127,7 +127,7 @@ describe("apiPath", () => {
       apiPath(API.putChunk, { campaignId: "abc", photoId: "p/q", index: 3 }),
       "/v1/campaigns/abc/photos/p%2Fq/chunks/3",
     );
-    assert.throws(() => apiPath(API.putChunk, { campaignId: "abc" }), RangeError);
+    assert.throws(() => apiPath(API.putChunk, { campaignId: "abc" }), { code: "MALFORMED" });
   });
 });
 

@@ -372,9 +372,8 @@ describe("only ProtocolError escapes, whatever the input", () => {
   });
 
   it("covers every exported parse / decode / open / verify / check function", () => {
-    // auth.ts is helper R's (auth.test.ts and hostile-input.test.ts fuzz it); apiPath is a
-    // programming-error path on constant route tables.
-    const elsewhere = new Set([...Object.keys(authModule), "apiPath"]);
+    // auth.ts is helper R's (auth.test.ts and hostile-input.test.ts fuzz it).
+    const elsewhere = new Set(Object.keys(authModule));
     const covered = new Set(
       [
         acceptRoster,
@@ -440,5 +439,17 @@ describe("errors carry literal codes", () => {
     });
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout.trim()), { code: "SODIUM_NOT_READY", protocol: true });
+  });
+});
+
+describe("apiPath", () => {
+  it("a missing route parameter is Malformed, not a RangeError", () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom("campaignId", "photoId", "index", "other"), anyText), (params) => {
+        onlyProtocolErrors("apiPath", () => protocol.apiPath(protocol.API.putChunk, params));
+      }),
+      { numRuns: 100 },
+    );
+    assert.throws(() => protocol.apiPath(protocol.API.putChunk, { campaignId: "abc" }), { code: "MALFORMED" });
   });
 });

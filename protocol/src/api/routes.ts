@@ -1,5 +1,6 @@
 // Every route of the relay's HTTP API, as method + path pattern. The server registers these
 // objects and the SDK builds URLs from them, so no path is spelled twice.
+import { Malformed } from "../errors.js";
 
 export interface ApiRoute {
   readonly method: "GET" | "POST" | "PUT";
@@ -42,12 +43,16 @@ export const API = {
 
 export type ApiRouteName = keyof typeof API;
 
-/** Fills a route's `:name` parameters (URL-encoded); throws if one is missing. */
+/** Fills a route's `:name` parameters (URL-encoded); throws Malformed if one is missing or not well-formed text. */
 export function apiPath(route: ApiRoute, params: Readonly<Record<string, string | number>> = {}): string {
   return route.path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
     const value = params[name];
-    if (value === undefined) throw new RangeError(`apiPath: missing parameter ${name}`);
-    return encodeURIComponent(String(value));
+    if (value === undefined) throw new Malformed(`apiPath: missing parameter ${name} for ${route.path}`);
+    try {
+      return encodeURIComponent(String(value));
+    } catch {
+      throw new Malformed(`apiPath: parameter ${name} is not well-formed text`);
+    }
   });
 }
 
