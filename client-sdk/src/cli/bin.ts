@@ -9,4 +9,17 @@ process.exitCode = await runCli({
   stdout: process.stdout,
   stderr: process.stderr,
   now: Date.now,
+  onInterrupt: (handler) => {
+    const once = () => {
+      process.off("SIGINT", once);
+      process.off("SIGTERM", once);
+      handler();
+    };
+    process.on("SIGINT", once);
+    process.on("SIGTERM", once);
+    return () => {
+      process.off("SIGINT", once);
+      process.off("SIGTERM", once);
+    };
+  },
 });

@@ -9,6 +9,11 @@ export interface CliContext {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream;
   readonly now: () => number;
+  /**
+   * Runs `handler` on the first SIGINT or SIGTERM instead of dying (a second one kills as usual);
+   * returns a function that removes it. For long-running commands that stop cleanly.
+   */
+  readonly onInterrupt?: (handler: () => void) => () => void;
 }
 
 export interface Command {

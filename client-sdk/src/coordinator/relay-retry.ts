@@ -55,7 +55,7 @@ export class RelayRetry {
       random: this.random,
       baseDelayMs: this.baseDelayMs,
       maxDelayMs: this.maxDelayMs,
-      sleep: (ms) => sleep(ms, signal),
+      sleep: (ms) => abortableSleep(ms, signal),
     };
     try {
       const result = await withRetry(() => {
@@ -82,7 +82,7 @@ export class RelayRetry {
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (the next attempt then sees it). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted === true) {
       resolve();

@@ -126,13 +126,19 @@ export class LiveInbox {
     });
   }
 
-  /** Closes the connection; run() resolves. Items not yet acked come again next time. */
+  /**
+   * Stops after the batch being processed (its acks are still sent), then closes the connection;
+   * run() resolves. Batches not yet started, and items not acked, come again next time.
+   */
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#socket?.close(LIVE_CLOSE.normal.code, LIVE_CLOSE.normal.reason);
-    this.#finish?.resolve();
+    const close = () => {
+      this.#socket?.close(LIVE_CLOSE.normal.code, LIVE_CLOSE.normal.reason);
+      this.#finish?.resolve();
+    };
+    void this.#queue.then(close, close);
   }
 
   async #connect(): Promise<void> {

@@ -184,6 +184,21 @@ export class RelayClient {
     return (await this.authed(API.ackMailbox, {}, { messageIds }, ackResponse)).acked;
   }
 
+  // --- sessions
+
+  /**
+   * A valid session token for this client's credential (signing in if needed), for transports
+   * the client does not drive itself: the live inbox's WebSocket sends it as a subprotocol.
+   */
+  async sessionToken(): Promise<string> {
+    return this.tokenFor(this.requireCredential());
+  }
+
+  /** Forgets the session: the next request signs in again (e.g. after the relay refused it). */
+  forgetSession(): void {
+    this.session = undefined;
+  }
+
   // --- plumbing
 
   private async json<S extends z.ZodType>(
@@ -215,14 +230,14 @@ export class RelayClient {
     query = "",
   ): Promise<{ body: Uint8Array }> {
     const credential = this.requireCredential();
-    const token = await this.sessionToken(credential);
+    const token = await this.tokenFor(credential);
     try {
       return await this.send(route, { campaignId: credential.campaignId, ...params }, body, `Bearer ${token}`, query);
     } catch (error) {
       // A session the relay forgot (restart with another store, expiry): sign in again, once.
       if (error instanceof RelayRefused && error.code === "AUTH_FAILED") {
         this.session = undefined;
-        const fresh = await this.sessionToken(credential);
+        const fresh = await this.tokenFor(credential);
         return this.send(route, { campaignId: credential.campaignId, ...params }, body, `Bearer ${fresh}`, query);
       }
       throw error;
@@ -234,7 +249,7 @@ export class RelayClient {
     return this.credential;
   }
 
-  private async sessionToken(credential: Credential): Promise<string> {
+  private async tokenFor(credential: Credential): Promise<string> {
     if (this.session !== undefined && this.session.expiresAt - SESSION_MARGIN_MS > this.now())
       return this.session.token;
     const { challenge } = await this.json(API.challenge, {}, {}, challengeResponse);
