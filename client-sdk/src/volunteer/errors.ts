@@ -17,12 +17,17 @@ export class VolunteerError extends Error {
   }
 }
 
-/** A wrong PIN: nothing changed except the failed-unlock counter. */
+/**
+ * A wrong PIN: nothing changed except the failed-unlock counter — or, when no attempt is left,
+ * the device erased itself (the wrong-PIN limit).
+ */
 export class WrongPin extends VolunteerError {
   constructor(readonly attemptsLeft: number) {
     super(
       "WRONG_PIN",
-      `wrong PIN: nothing changed; ${attemptsLeft} attempt${attemptsLeft === 1 ? "" : "s"} left before the device erases itself`,
+      attemptsLeft === 0
+        ? "wrong PIN: that was the last attempt; the device erased itself"
+        : `wrong PIN: nothing changed; ${attemptsLeft} attempt${attemptsLeft === 1 ? "" : "s"} left before the device erases itself`,
     );
   }
 }

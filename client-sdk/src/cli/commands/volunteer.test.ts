@@ -120,12 +120,53 @@ describe("testigo volunteer (CLI)", () => {
     }
   });
 
+  it("unlock prints the same and exits the same with the PIN and the duress PIN; checkin; panic", async () => {
+    const pin = ["--pin-file", join(work, "pin")];
+    const duress = ["--pin-file", join(work, "duress")];
+    // The relay restarted in the previous test: the coordinator's kept-alive socket may be dead
+    // (undici answers UND_ERR_SOCKET once, not retried for a POST). One retry.
+    const once = <T>(f: () => Promise<T>) => f().catch(() => f());
+    const invite = () => once(() => coordinator.invite());
+    const kinds = async () => (await once(() => coordinator.fetch())).messages.map((m) => m.kind);
+    const enrollInto = async (dir: string, ...extra: string[]) => {
+      const run = testigo("volunteer", "enroll", "--dir", dir, "--invite", await invite(), ...pin, ...extra);
+      assert.equal(run.code, 0, run.stderr);
+    };
+    const a = join(work, "phone-a");
+    const b = join(work, "phone-b");
+    await enrollInto(a, "--duress-pin-file", join(work, "duress"), "--max-failed-unlocks", "4");
+    await enrollInto(b, "--duress-pin-file", join(work, "duress"));
+    await kinds();
+
+    const real = testigo("volunteer", "unlock", "--dir", a, ...pin);
+    const coerced = testigo("volunteer", "unlock", "--dir", b, ...duress);
+    assert.deepEqual([coerced.code, coerced.stdout, coerced.stderr], [real.code, real.stdout, real.stderr]);
+    assert.deepEqual([real.code, real.stdout], [0, "unlocked\n"]);
+    assert.deepEqual(await kinds(), ["duress"]);
+    // phone-b's real profile is gone: its PIN now fails like any wrong PIN.
+    const after = testigo("volunteer", "unlock", "--dir", b, ...pin);
+    assert.equal(after.code, 5);
+    assert.match(after.stderr, /wrong PIN: nothing changed; 9 attempts left/);
+
+    const checkin = testigo("volunteer", "checkin", "--dir", a, ...pin);
+    assert.deepEqual([checkin.code, checkin.stdout], [0, "sent\n"], checkin.stderr);
+    assert.deepEqual(await kinds(), ["checkin"]);
+    const wrong = testigo("volunteer", "unlock", "--dir", a, "--pin-file", join(work, "wrong"));
+    assert.match(wrong.stderr, /3 attempts left/);
+
+    const panic = testigo("volunteer", "panic", "--dir", a);
+    assert.deepEqual([panic.code, panic.stdout], [0, "erased\n"]);
+    assert.deepEqual(readdirSync(a), ["keyslots.json"]);
+    assert.equal(testigo("volunteer", "unlock", "--dir", a, ...pin).code, 5);
+  });
+
   it("refuses secrets on the command line and explains every command with --help", () => {
     assert.equal(testigo("volunteer", "unlock", "--dir", work, "--pin", "123456").code, 2);
-    for (const command of ["enroll", "report", "acta", "sync", "status", "unlock"]) {
+    for (const command of ["enroll", "report", "acta", "sync", "status", "unlock", "checkin"]) {
       const help = testigo("volunteer", command, "--help");
       assert.equal(help.code, 0);
       assert.match(help.stdout, new RegExp(`^usage: testigo volunteer ${command} --dir DIR`));
     }
+    assert.match(testigo("volunteer", "panic", "--help").stdout, /^usage: testigo volunteer panic --dir DIR$/m);
   });
 });

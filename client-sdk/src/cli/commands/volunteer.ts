@@ -2,13 +2,13 @@
 // everything else is the SDK's volunteer core.
 import { readFile } from "node:fs/promises";
 import { InviteCodeInvalid, initSodium, isProtocolError, TABLE_CODE_PATTERN } from "@testigo/protocol";
-import { InvalidPin } from "../../crypto/key-slots.js";
+import { InvalidPin, InvalidUnlockLimit } from "../../crypto/key-slots.js";
 import { NodeStorage } from "../../storage/node-storage.js";
 import { InsecureRelayUrl, RelayRefused, RelayUnreachable } from "../../transport/errors.js";
 import { enroll } from "../../volunteer/enroll.js";
 import { VolunteerError, WrongPin } from "../../volunteer/errors.js";
 import type { SyncEvent, SyncResult } from "../../volunteer/sync.js";
-import { Volunteer } from "../../volunteer/volunteer.js";
+import { DEFAULT_FLUSH_BUDGET_MS, panic, Volunteer } from "../../volunteer/volunteer.js";
 import { booleanFlag, type ParsedArgs, requiredFlag, stringFlag } from "../args.js";
 import { CliError, usageError } from "../cli-error.js";
 import type { CliContext, Command } from "../command.js";
@@ -18,6 +18,7 @@ import { readSecret } from "../secrets.js";
 
 const DEFAULT_SEND_TIMEOUT_S = 10;
 const DEFAULT_SYNC_TIMEOUT_S = 60;
+const DEFAULT_FLUSH_TIMEOUT_S = DEFAULT_FLUSH_BUDGET_MS / 1000;
 const MAX_TIMEOUT_S = 3600;
 
 const pinFlags = { dir: { type: "string" }, "pin-file": { type: "string" } } as const;
@@ -49,6 +50,7 @@ function explain(error: unknown, relayUrl?: string): CliError {
   if (error instanceof CliError) return error;
   if (error instanceof WrongPin) return new CliError("WRONG_PIN", error.message, EXIT.wrongSecret);
   if (error instanceof InvalidPin) return new CliError("INVALID_PIN", error.message, EXIT.usage);
+  if (error instanceof InvalidUnlockLimit) return new CliError(error.code, error.message, EXIT.usage);
   if (error instanceof VolunteerError) {
     const exit =
       error.code === "ROSTER_MISMATCH" || error.code === "RELAY_LIED"
@@ -149,6 +151,8 @@ const enrollCommand: Command = {
     "  --pin-file F           the PIN (at least 6 characters)",
     "  --duress-pin-file F    a second PIN that opens a harmless decoy (or TESTIGO_DURESS_PIN)",
     "  --keep-sent            keep reports and photos on the device after the relay accepted them",
+    "  --max-failed-unlocks N erase the device after N wrong PINs in a row (default 10, 1-1000)",
+    "  --checkin-interval M   minutes between automatic check-ins sent by sync (default 15; 0: none)",
     "  --json                 print { pseudonym, relay, campaign, sent }",
     TIMEOUT_HELP(DEFAULT_SEND_TIMEOUT_S),
     "",
@@ -160,11 +164,15 @@ const enrollCommand: Command = {
     invite: { type: "string" },
     "duress-pin-file": { type: "string" },
     "keep-sent": { type: "boolean" },
+    "max-failed-unlocks": { type: "string" },
+    "checkin-interval": { type: "string" },
     json: { type: "boolean" },
   },
   async run(args, context) {
     const dir = requiredFlag(args, "dir");
     const inviteCode = requiredFlag(args, "invite");
+    const maxFailedUnlocks = wholeNumberFlag(args, "max-failed-unlocks", 1, 1000);
+    const checkinMinutes = wholeNumberFlag(args, "checkin-interval", 0, 24 * 60);
     const json = booleanFlag(args, "json");
     const budgetMs = timeoutMs(args, DEFAULT_SEND_TIMEOUT_S);
     const pin = await readPin(args, context);
@@ -184,6 +192,8 @@ const enrollCommand: Command = {
         pin,
         ...(duressPin === undefined ? {} : { duressPin }),
         keepSent: booleanFlag(args, "keep-sent"),
+        ...(maxFailedUnlocks === undefined ? {} : { maxFailedUnlocks }),
+        ...(checkinMinutes === undefined ? {} : { checkinIntervalMs: checkinMinutes * 60_000 }),
         now: context.now,
       }),
     );
@@ -199,6 +209,15 @@ const enrollCommand: Command = {
     return exit;
   },
 };
+
+function wholeNumberFlag(args: ParsedArgs, name: string, min: number, max: number): number | undefined {
+  const text = stringFlag(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max)
+    throw usageError(`--${name} must be a whole number from ${min} to ${max}`);
+  return value;
+}
 
 function checkTable(table: string): string {
   if (!TABLE_CODE_PATTERN.test(table)) throw usageError("--table must be 1-32 of A-Z a-z 0-9 . -");
@@ -342,15 +361,19 @@ const statusCommand: Command = {
   summary: "pseudonym, relay, campaign, what waits in the outbox, last sync",
   usage: "testigo volunteer status --dir DIR [--pin-file F] [--json]",
   help: [
-    "Works offline. With --json, prints one document:",
+    "Works offline: like every unlock it first tries a short, silent outbox flush. With --json, prints",
+    "one document:",
     '{ "pseudonym", "relay", "campaign", "outbox": { "envelopes", "actas", "photos", "chunks", "refused", "kept" },',
     '  "lastSyncAt", "lastSuccessAt", "lastError", "notices" }   (times in ms since the epoch, or null)',
     "",
     PIN_HELP,
   ].join("\n"),
-  flags: { ...pinFlags, json: { type: "boolean" } },
+  flags: { ...pinFlags, ...timeoutFlag, json: { type: "boolean" } },
   async run(args, context) {
+    const budgetMs = timeoutMs(args, DEFAULT_FLUSH_TIMEOUT_S);
     const volunteer = await openVolunteer(args, context);
+    // Like every unlock: a short, silent outbox flush (see `unlock`).
+    await volunteer.flush(budgetMs);
     const status = await guarded(() => volunteer.status());
     if (booleanFlag(args, "json")) {
       context.stdout.write(`${JSON.stringify(status)}\n`);
@@ -374,18 +397,65 @@ const statusCommand: Command = {
 
 const unlockCommand: Command = {
   path: ["volunteer", "unlock"],
-  summary: "check the PIN",
+  summary: "check the PIN (and flush the outbox)",
   usage: "testigo volunteer unlock --dir DIR [--pin-file F]",
   help: [
-    'Prints "unlocked" for a right PIN. A wrong PIN changes nothing but the failed-attempt counter',
-    "(exit code 5) and says how many attempts are left.",
+    'Prints "unlocked" for a right PIN, after a short silent outbox flush (what is queued is sent,',
+    "the mailbox is read). A wrong PIN changes nothing but the failed-attempt counter (exit code 5) and",
+    "says how many attempts are left; at the limit set at enrollment the device erases itself.",
+    "The duress PIN prints the same and exits the same way (see docs/cli-volunteer.md).",
+    TIMEOUT_HELP(DEFAULT_FLUSH_TIMEOUT_S),
     "",
     PIN_HELP,
   ].join("\n"),
-  flags: { ...pinFlags },
+  flags: { ...pinFlags, ...timeoutFlag },
   async run(args, context) {
-    await openVolunteer(args, context);
+    const budgetMs = timeoutMs(args, DEFAULT_FLUSH_TIMEOUT_S);
+    const volunteer = await openVolunteer(args, context);
+    await volunteer.flush(budgetMs);
     context.stdout.write("unlocked\n");
+    return EXIT.ok;
+  },
+};
+
+const checkinCommand: Command = {
+  path: ["volunteer", "checkin"],
+  summary: "send a check-in now (sync also sends one when the last is older than the interval)",
+  usage: "testigo volunteer checkin --dir DIR [--pin-file F]",
+  help: [
+    "Queues a `checkin` report (on the wire it looks like any status report), then tries to send it.",
+    "If the relay is unreachable it stays in the outbox (exit code 3) and `testigo volunteer sync`",
+    "sends it later.",
+    TIMEOUT_HELP(DEFAULT_SEND_TIMEOUT_S),
+    "",
+    PIN_HELP,
+  ].join("\n"),
+  flags: { ...pinFlags, ...timeoutFlag },
+  async run(args, context) {
+    const budgetMs = timeoutMs(args, DEFAULT_SEND_TIMEOUT_S);
+    const volunteer = await openVolunteer(args, context);
+    await guarded(() => volunteer.checkin());
+    const { exit } = await syncAndReport(volunteer, context, budgetMs, "the check-in is", false);
+    if (exit === EXIT.ok) context.stdout.write("sent\n");
+    return exit;
+  },
+};
+
+const panicCommand: Command = {
+  path: ["volunteer", "panic"],
+  summary: "erase this device now, without a PIN",
+  usage: "testigo volunteer panic --dir DIR",
+  help: [
+    "Crypto-erases the device at once: the key slots are overwritten with random bytes, then every",
+    "record file (keys, outbox, photos, mailbox) is deleted. Nothing is sent. Afterwards any PIN",
+    'fails like a wrong PIN on a fresh device. Prints "erased". There is no undo.',
+  ].join("\n"),
+  flags: { dir: { type: "string" } },
+  async run(args, context) {
+    const dir = requiredFlag(args, "dir");
+    await initSodium();
+    await guarded(async () => panic(await NodeStorage.open(dir)));
+    context.stdout.write("erased\n");
     return EXIT.ok;
   },
 };
@@ -397,4 +467,6 @@ export const volunteerCommands: readonly Command[] = [
   syncCommand,
   statusCommand,
   unlockCommand,
+  checkinCommand,
+  panicCommand,
 ];
