@@ -189,7 +189,10 @@ export function sealControl(input: SealControlInput): SealedControl {
   wipe(plaintext);
   if (fixed === undefined) wipe(contentKey);
   const message = concatBytes(header, encodeWrappedKey(entry), nonce, ciphertext);
-  if (message.length !== CONTROL_MESSAGE_BYTES) throw new Malformed("control message layout error");
+  if (message.length !== CONTROL_MESSAGE_BYTES)
+    throw new Malformed(
+      `sealControl built ${message.length} bytes instead of ${CONTROL_MESSAGE_BYTES}: a bug in @testigo/protocol, report it`,
+    );
   return { message, messageId: id };
 }
 

@@ -73,7 +73,7 @@ export function photoChunkCount(size: number): number {
   const needed = Math.ceil(size / PHOTO_CHUNK_PLAINTEXT_BYTES);
   const bucket = PHOTO_CHUNK_BUCKETS.find((count) => count >= needed);
   // Unreachable: the last bucket is MAX_PHOTO_CHUNKS and size was checked against it.
-  if (bucket === undefined) throw new TooLarge("photo too large");
+  if (bucket === undefined) throw new TooLarge(`photo of ${size} bytes exceeds ${MAX_PHOTO_BYTES} bytes`);
   return bucket;
 }
 
@@ -215,7 +215,8 @@ export class PhotoSealer {
       digest = sodium().crypto_hash_sha256_final(this.hashState);
       this.hashState = undefined;
     }
-    if (digest === undefined) throw new Malformed("photo digest missing");
+    if (digest === undefined)
+      throw new Malformed("the photo's SHA-256 was not computed: a bug in @testigo/protocol, report it");
     const ref: SealedPhotoRef = {
       photoId: this.photoId,
       key: this.key,
