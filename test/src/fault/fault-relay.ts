@@ -1,0 +1,39 @@
+// The relay on the embedded SQLite store with its write-fault injector armed from outside:
+// `node test/dist/fault/fault-relay.js --port P --data DIR` (token in TESTIGO_RELAY_TOKEN) builds
+// the same fastify app as `testigo relay` (buildApp) on a SqliteStore opened with a
+// WriteFaultInjector; SIGUSR2 makes the store's next write transaction fail like an fsync error.
+// The store then refuses everything (STORE_UNAVAILABLE, /readyz 503) until the process restarts.
+// `testigo relay` does not expose the injector, hence this entry point for the fault tests only.
+import { parseArgs } from "node:util";
+import { initSodium } from "@testigo/protocol";
+import { appConfig, buildApp, createLogger } from "@testigo/server";
+import { SqliteStore, WriteFaultInjector } from "../../../server/dist/store/sqlite-store.js";
+
+const { values } = parseArgs({
+  options: { port: { type: "string" }, data: { type: "string" } },
+  strict: true,
+});
+const token = process.env.TESTIGO_RELAY_TOKEN;
+if (values.port === undefined || values.data === undefined || token === undefined) {
+  throw new Error("usage: TESTIGO_RELAY_TOKEN=… fault-relay.js --port P --data DIR");
+}
+
+await initSodium();
+const faults = new WriteFaultInjector();
+const store = await SqliteStore.open({ dataDir: values.data, faults });
+const app = buildApp(
+  appConfig({ registrationToken: token, rateLimit: { capacity: 100_000, refillPerSecond: 10_000 } }),
+  { store, logger: createLogger({ level: "warn" }) },
+);
+process.on("SIGUSR2", () => {
+  faults.failNextWrite();
+  process.stdout.write("fault-relay: the next write will fail\n");
+});
+process.once("SIGTERM", () => {
+  void app
+    .close()
+    .then(() => store.close())
+    .finally(() => process.exit(0));
+});
+await app.listen({ host: "127.0.0.1", port: Number(values.port) });
+process.stdout.write(`fault-relay listening on http://127.0.0.1:${values.port}\n`);
