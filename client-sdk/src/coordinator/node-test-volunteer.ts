@@ -98,7 +98,7 @@ export class TestVolunteer {
   }
 
   /** A sealed message, ready to submit (and to submit again: same id). */
-  message(kind: "status" | "duress" | "enrolled", table: string, text: string): InnerMessage {
+  message(kind: "status" | "duress" | "checkin" | "enrolled", table: string, text: string): InnerMessage {
     const common = this.common(table, text);
     if (kind === "enrolled") {
       return { kind, ...common, invite: this.invite, encryptionKey: toBase64url(this.keys.encryption.publicKey) };
@@ -170,7 +170,7 @@ export class TestVolunteer {
     return message.messageId;
   }
 
-  async status(table: string, text: string, kind: "status" | "duress" = "status"): Promise<string> {
+  async status(table: string, text: string, kind: "status" | "duress" | "checkin" = "status"): Promise<string> {
     const message = this.message(kind, table, text);
     await this.submit(message);
     return message.messageId;

@@ -9,7 +9,7 @@ import { NodeStorage } from "../../storage/node-storage.js";
 import { CorruptRecord } from "../../storage/profile-store.js";
 import { InsecureRelayUrl, RelayProtocolError, RelayRefused, RelayUnreachable } from "../../transport/errors.js";
 import { type ParsedArgs, requiredFlag, stringFlag } from "../args.js";
-import { CliError } from "../cli-error.js";
+import { CliError, usageError } from "../cli-error.js";
 import type { CliContext } from "../command.js";
 import { EXIT, type ExitCode } from "../exit-codes.js";
 import { readSecret } from "../secrets.js";
@@ -75,6 +75,22 @@ export async function mapErrors<T>(unreachableHint: string, body: () => Promise<
   } catch (error) {
     throw toCliError(error, unreachableHint);
   }
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration flag such as `90s`, `30m`, `6h` or `7d`, in ms; `fallbackMs` when absent. */
+export function durationFlag(args: ParsedArgs, name: string, fallbackMs: number, maxMs: number): number {
+  const text = stringFlag(args, name);
+  if (text === undefined) return fallbackMs;
+  const match = /^(\d{1,6})([smhd])$/.exec(text);
+  const ms = match === null ? Number.NaN : Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? ""] ?? Number.NaN);
+  if (!Number.isFinite(ms) || ms <= 0 || ms > maxMs) {
+    throw usageError(
+      `--${name} must be a duration such as 90s, 30m, 6h or 7d (more than 0, at most ${maxMs / 86_400_000} days), not ${JSON.stringify(text)}`,
+    );
+  }
+  return ms;
 }
 
 export function printJson(context: CliContext, value: unknown): void {
