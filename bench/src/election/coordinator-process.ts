@@ -31,6 +31,8 @@ import {
 } from "./messages.js";
 
 const PASSPHRASE = randomBytes(24).toString("base64url");
+/** Pause between fetch runs that wrote nothing (an idle device polls the inbox this often). */
+const IDLE_POLL_MS = 100;
 
 function send(message: FromCoordinator): void {
   process.send?.(message);
@@ -88,6 +90,12 @@ const storage = new MemoryStorage();
 let drained: Promise<void> | undefined;
 let stopping = false;
 let fetchRuns = 0;
+let fetchErrors = 0;
+
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "RELAY_UNREACHABLE" || code === "STORE_UNAVAILABLE";
+}
 
 function options() {
   if (start === undefined) throw new Error("not started");
@@ -105,10 +113,18 @@ async function drain(): Promise<void> {
   const dev = requireDevice();
   while (!stopping) {
     const before = out.stats.written;
-    await fetchInbox(dev, out, { limit: 100, onProgress: () => out.flush() });
+    try {
+      await fetchInbox(dev, out, { limit: 100, onProgress: () => out.flush() });
+    } catch (error) {
+      // A network error or a relay's temporary failure stops one fetch run; the next one resumes
+      // (nothing unwritten was acked). Anything else is a bug worth stopping the run for.
+      if (!isTransient(error)) throw error;
+      fetchErrors++;
+      await sleep(IDLE_POLL_MS);
+    }
     fetchRuns++;
     out.flush();
-    if (out.stats.written === before) await sleep(25);
+    if (out.stats.written === before) await sleep(IDLE_POLL_MS);
   }
 }
 
@@ -178,7 +194,7 @@ async function handle(message: ToCoordinator): Promise<void> {
       // Let the fetch run in progress finish.
       await drained;
       out.flush();
-      const stats: CoordinatorStats = { ...out.stats, fetchRuns };
+      const stats: CoordinatorStats = { ...out.stats, fetchRuns, fetchErrors };
       send({ type: "stopped", stats });
       process.disconnect?.();
       return;

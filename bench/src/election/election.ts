@@ -242,6 +242,8 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     const enrollEnd = clock();
     const enrollStats: EnrollStats = {
       enrolled: enrolled.reduce((s, e) => s + e.stats.enrolled, 0),
+      retried: enrolled.reduce((s, e) => s + e.stats.retried, 0),
+      failed: enrolled.reduce((s, e) => s + e.stats.failed, 0),
       msSorted: enrolled.flatMap((e) => e.stats.msSorted).sort((a, b) => a - b),
     };
     log(`enrolled in ${((enrollEnd - enrollStart) / 1000).toFixed(1)} s; the night starts`);

@@ -5,6 +5,7 @@
 //    down for `outageMs` (every request fails at once), as when a phone loses coverage.
 // Requests otherwise go through `fetch`, as the SDK's default transport does.
 import { request as httpRequest } from "node:http";
+import { performance } from "node:perf_hooks";
 import type { volunteer } from "@testigo/client-sdk";
 
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
@@ -37,6 +38,9 @@ export class Link {
   /** Chunk uploads still to let through before the cut; -1: no cut armed. */
   private cutAfter = -1;
   cuts = 0;
+  /** Requests answered, and the time they took in total (ms). */
+  requests = 0;
+  requestMs = 0;
 
   constructor(
     private readonly relayUrl: string,
@@ -58,6 +62,7 @@ export class Link {
       this.downUntil = Date.now() + this.outageMs;
       throw new LinkDown("connection lost mid-upload (simulated)");
     }
+    const t0 = performance.now();
     const response = await fetch(url, {
       method: req.method,
       headers: req.headers,
@@ -69,7 +74,10 @@ export class Link {
     response.headers.forEach((value, name) => {
       headers[name] = value;
     });
-    return { status: response.status, headers, body: new Uint8Array(await response.arrayBuffer()) };
+    const body = new Uint8Array(await response.arrayBuffer());
+    this.requests++;
+    this.requestMs += performance.now() - t0;
+    return { status: response.status, headers, body };
   };
 }
 

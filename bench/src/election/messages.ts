@@ -80,6 +80,8 @@ export interface CoordinatorStats {
   readonly photos: number;
   readonly photoBytes: number;
   readonly fetchRuns: number;
+  /** Fetch runs stopped by a network error or a relay's temporary failure (and run again). */
+  readonly fetchErrors: number;
 }
 
 // --- volunteer worker process
@@ -122,6 +124,10 @@ export interface Accepted {
 
 export interface EnrollStats {
   readonly enrolled: number;
+  /** Enrollment attempts that met a network error before the invite was redeemed, and were retried. */
+  readonly retried: number;
+  /** Volunteers whose enrollment failed for good (left out of the night). */
+  readonly failed: number;
   readonly msSorted: readonly number[];
 }
 
@@ -131,6 +137,9 @@ export interface NightStats {
   readonly cuts: number;
   readonly resumedSyncs: number;
   readonly chunksSent: number;
+  /** HTTP requests the volunteers' devices made during the night, and their total time (ms). */
+  readonly requests: number;
+  readonly requestMs: number;
 }
 
 export type FromWorker =

@@ -129,6 +129,8 @@ export function markdownReport(results: ElectionResults, command: string): strin
   const cuts = sum(night.stats.map((s) => s.cuts));
   const resumed = sum(night.stats.map((s) => s.resumedSyncs));
   const maxRss = Math.max(...results.relayRss);
+  const requests = sum(night.stats.map((s) => s.requests));
+  const requestMs = sum(night.stats.map((s) => s.requestMs));
   const lat = (l: Latencies) => `${fmt(l.p50)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${fmt(l.count)}`;
   const enrollMs = enroll.stats.msSorted;
   return [
@@ -165,6 +167,8 @@ export function markdownReport(results: ElectionResults, command: string): strin
     `| requests/s: submissions (each a sync run: roster, epoch keys, envelope, photo chunks, mailbox) vs a bare fastify route with zod (${fmt(bare.route.requests)} requests, ${results.bare.concurrency} in flight) | ${fmt(f.perSecond, 1)} | ${fmt(bareRps)} | ${fmt(f.perSecond / bareRps, 3)} |`,
     `| MB/s: acta photos submit → decrypted at ${results.coordinators.length} devices vs one loopback TCP transfer (${fmt(bare.tcp.bytes / MIB)} MiB) | ${fmt(f.mbPerSecond, 2)} | ${fmt(tcpMb)} | ${fmt(f.mbPerSecond / tcpMb, 4)} |`,
     "",
+    `Volunteers' devices made ${fmt(requests)} HTTP requests during the night (${fmt(requests / Math.max(1, f.items), 1)} per submission), ${fmt(requestMs / Math.max(1, requests), 1)} ms each on average.`,
+    "",
     "## Latency, submit → decrypted (ms)",
     "",
     "Submit: the volunteer's app queues the item (sealing included) and syncs. Decrypted: the coordinator device has verified and decrypted it (photos included) and written its line.",
@@ -184,14 +188,15 @@ export function markdownReport(results: ElectionResults, command: string): strin
     `| volunteers enrolled (invite redeemed, keys, key slots, \`enrolled\` report sent) | ${fmt(enroll.stats.enrolled)} in ${fmt(enroll.sentSeconds, 1)} s (${fmt(enroll.stats.enrolled / enroll.sentSeconds, 1)}/s) |`,
     `| … and registered by all ${results.coordinators.length} coordinator devices | ${fmt(enroll.seconds, 1)} s |`,
     `| one enrollment p50 / p99, ms | ${fmt(percentile(enrollMs, 50))} / ${fmt(percentile(enrollMs, 99))} |`,
+    `| enrollments retried after a network error / failed for good | ${fmt(enroll.stats.retried)} / ${fmt(enroll.stats.failed)} |`,
     "",
     "## Coordinator devices",
     "",
-    "| device | lines written | photos | photo MB | fetch runs | quarantined |",
-    "|---|---:|---:|---:|---:|---:|",
+    "| device | lines written | photos | photo MB | fetch runs | fetch runs stopped by a network error | quarantined |",
+    "|---|---:|---:|---:|---:|---:|---:|",
     ...results.coordinators.map(
       (c, i) =>
-        `| ${i} | ${fmt(c.written)} | ${fmt(c.photos)} | ${fmt(c.photoBytes / MB, 1)} | ${fmt(c.fetchRuns)} | ${fmt(c.quarantined)} |`,
+        `| ${i} | ${fmt(c.written)} | ${fmt(c.photos)} | ${fmt(c.photoBytes / MB, 1)} | ${fmt(c.fetchRuns)} | ${fmt(c.fetchErrors)} | ${fmt(c.quarantined)} |`,
     ),
     "",
     "The chart (`election.svg`): submissions accepted by the relay and decrypted by every coordinator device, per second, and the p50 / p99 latency of the items submitted in each second.",

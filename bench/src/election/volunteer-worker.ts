@@ -45,6 +45,7 @@ let photos: Uint8Array[] = [];
 const devices: Device[] = [];
 let pending: Accepted[] = [];
 const night = { refused: 0, cuts: 0, resumedSyncs: 0, chunksSent: 0 };
+const requestsBefore = { count: 0, ms: 0 };
 
 function flush(): void {
   if (pending.length === 0) return;
@@ -87,18 +88,37 @@ async function syncUntilSent(device: Device): Promise<void> {
   }
 }
 
-async function enrollOne(i: number): Promise<number> {
+let enrollRetries = 0;
+let enrollFailures = 0;
+
+/** Enrolls volunteer i and sends its `enrolled` report; its time in ms, undefined if it failed. */
+async function enrollOne(i: number): Promise<number | undefined> {
   if (job === undefined) throw new Error("not started");
   const link = new Link(job.relayUrl, job.nodes[i % job.nodes.length] as string, job.outageMs);
   const t0 = clock();
-  const enrolled = await volunteer.enroll({
-    storage: new MemoryStorage(),
-    inviteCode: job.codes[i] as string,
-    pin: PIN,
-    limits: MIN_KDF_LIMITS,
-    transport: link.transport,
-    now: Date.now,
-  });
+  let enrolled: volunteer.Enrolled | undefined;
+  for (let attempt = 0; enrolled === undefined; attempt++) {
+    try {
+      enrolled = await volunteer.enroll({
+        storage: new MemoryStorage(),
+        inviteCode: job.codes[i] as string,
+        pin: PIN,
+        limits: MIN_KDF_LIMITS,
+        transport: link.transport,
+        now: Date.now,
+      });
+    } catch (error) {
+      // The app tries again on a network error (a fresh device each time: nothing was stored).
+      // If the invite was redeemed before the answer was lost, the retry is refused: counted.
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code !== "RELAY_UNREACHABLE" || attempt >= 5) {
+        enrollFailures++;
+        return undefined;
+      }
+      enrollRetries++;
+      await sleep(volunteer.backoffDelay(attempt, { random, baseDelayMs: 250, maxDelayMs: 5_000 }));
+    }
+  }
   const v = await volunteer.Volunteer.fromStore(enrolled.store, { transport: link.transport });
   const device: Device = {
     index: i,
@@ -126,10 +146,16 @@ async function enrollAll(): Promise<EnrollStats> {
   if (job === undefined) throw new Error("not started");
   const ms: number[] = [];
   await pool(job.codes.length, job.concurrency, async (i) => {
-    ms.push(await enrollOne(i));
+    const took = await enrollOne(i);
+    if (took !== undefined) ms.push(took);
   });
   flush();
-  return { enrolled: ms.length, msSorted: ms.sort((a, b) => a - b) };
+  return {
+    enrolled: ms.length,
+    retried: enrollRetries,
+    failed: enrollFailures,
+    msSorted: ms.sort((a, b) => a - b),
+  };
 }
 
 /** The volunteer's night: reports alternating status and check-in, the acta somewhere among them. */
@@ -168,9 +194,17 @@ async function nightOf(device: Device): Promise<void> {
 
 async function runNight(): Promise<NightStats> {
   if (job === undefined) throw new Error("not started");
-  await pool(devices.length, job.concurrency, async (i) => nightOf(devices[i] as Device));
+  requestsBefore.count = devices.reduce((sum, d) => sum + d.link.requests, 0);
+  requestsBefore.ms = devices.reduce((sum, d) => sum + d.link.requestMs, 0);
+  const enrolled = devices.filter((d) => d !== undefined);
+  await pool(enrolled.length, job.concurrency, async (i) => nightOf(enrolled[i] as Device));
   flush();
-  return { ...night, cuts: devices.reduce((sum, d) => sum + d.link.cuts, 0) };
+  return {
+    ...night,
+    cuts: devices.reduce((sum, d) => sum + d.link.cuts, 0),
+    requests: devices.reduce((sum, d) => sum + d.link.requests, 0) - requestsBefore.count,
+    requestMs: devices.reduce((sum, d) => sum + d.link.requestMs, 0) - requestsBefore.ms,
+  };
 }
 
 async function handle(message: ToWorker): Promise<void> {
