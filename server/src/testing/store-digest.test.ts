@@ -115,6 +115,7 @@ describe("storeDigest", { timeout: 60_000 }, () => {
     assert.equal(sectionOf("sqlite:challenges"), "challenges");
     assert.equal(sectionOf("sqlite:sessions"), "sessions");
     assert.equal(sectionOf("sqlite:messages"), "data");
+    assert.equal(sectionOf("sqlite:sqlite_sequence"), "sequences");
     assert.equal(sectionOf("redis:testigo:{rl:session:x}"), "rateLimits");
     assert.equal(sectionOf("redis:testigo:{ch:abc}"), "challenges");
     assert.equal(sectionOf("redis:testigo:{s:abc}"), "sessions");

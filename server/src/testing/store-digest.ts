@@ -15,6 +15,9 @@
 //   - "rateLimits": token buckets; every authenticated request takes a token, even a refused one.
 //   - "challenges": one-time auth challenges; a session attempt burns its challenge, right or wrong.
 //   - "sessions": session records (if the relay keeps any).
+//   - "sequences": SQLite's AUTOINCREMENT high-water marks (sqlite_sequence). SQLite advances one
+//     when an INSERT ... ON CONFLICT DO NOTHING is ignored, so an idempotent retry moves it
+//     although no row is stored; a refused request must still leave it alone.
 import { createHash } from "node:crypto";
 
 /** SQLite: the database file (<dataDir>/relay.sqlite). Redis: every node to scan (each master of a cluster). */
@@ -22,9 +25,9 @@ export type StoreTarget =
   | { readonly kind: "sqlite"; readonly file: string }
   | { readonly kind: "redis"; readonly urls: readonly string[] };
 
-export type DigestSection = "data" | "challenges" | "sessions" | "rateLimits";
+export type DigestSection = "data" | "challenges" | "sessions" | "rateLimits" | "sequences";
 
-export const DIGEST_SECTIONS: readonly DigestSection[] = ["challenges", "data", "rateLimits", "sessions"];
+export const DIGEST_SECTIONS: readonly DigestSection[] = ["challenges", "data", "rateLimits", "sequences", "sessions"];
 
 export interface StoreDigest {
   /** SHA-256 (hex) over every included part, in name order. */
@@ -46,6 +49,7 @@ export function sectionOf(name: string): DigestSection {
   const redisTag = /^redis:[^{]*\{(rl|ch|s):/.exec(name)?.[1];
   if (redisTag !== undefined) return REDIS_TAGS[redisTag] ?? "data";
   if (!name.startsWith("sqlite:")) return "data";
+  if (name === "sqlite:sqlite_sequence") return "sequences";
   if (/rate/.test(name)) return "rateLimits";
   if (/challenge/.test(name)) return "challenges";
   if (/session/.test(name)) return "sessions";
