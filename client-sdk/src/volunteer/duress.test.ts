@@ -196,6 +196,24 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assert.deepEqual(reasons.sort(), ["expired-control", "forged-control", "replayed-control"]);
   });
 
+  it("a duress PIN set after enrollment (and replaced) works like one set at enrollment", async () => {
+    const { dir, real, dataKey } = await device("later", { duress: false });
+    await real.setDuressPin("111111");
+    await (await Volunteer.open(await NodeStorage.open(dir), PIN)).setDuressPin(DURESS);
+    await assertWrongPin(dir, "111111", 9);
+    await assert.rejects(real.setDuressPin(PIN), /the duress PIN must differ from the PIN/);
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["duress"],
+    );
+    assert.equal(senders[0], real.identity.signing.publicKey);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
+    await assertWrongPin(dir, PIN, 9);
+  });
+
   it("panic erases the device without a PIN", async () => {
     const { dir, real, dataKey } = await device("panic");
     await real.report("MARKER-TABLE-9", "MARKER-TEXT before panic");

@@ -16,7 +16,10 @@
 import {
   fromBase64url,
   fromUtf8,
+  generateDeviceKeys,
   generateEncryptionKeyPair,
+  pseudonymFromKeys,
+  publicKeysOf,
   REPORT_KIND,
   type Roster,
   randomBytes,
@@ -25,16 +28,31 @@ import {
   utf8,
   verifyRoster,
 } from "@testigo/protocol";
-import { CAPSULE_PLAINTEXT_BYTES, clearCapsule, eraseSlot, openCapsule, sealCapsule } from "../crypto/key-slots.js";
+import {
+  assertPinAcceptable,
+  CAPSULE_PLAINTEXT_BYTES,
+  clearCapsule,
+  eraseSlot,
+  fillSlot,
+  InvalidPin,
+  newProfile,
+  openCapsule,
+  sealCapsule,
+  unlockKeySlots,
+} from "../crypto/key-slots.js";
+import { ProfileStore } from "../storage/profile-store.js";
 import type { DeviceStorage } from "../storage/storage.js";
 import { RelayRefused, TransportError } from "../transport/errors.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { readKeySlots, writeKeySlots } from "./device.js";
-import { type CapsuleKeysRecord, type CapsulePayload, capsulePayload } from "./records.js";
+import { type CapsuleKeysRecord, type CapsulePayload, capsulePayload, RECORD, type SettingsRecord } from "./records.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { currentRecipients, seal } from "./sealing.js";
-import { bytesOf, type VolunteerStore } from "./volunteer-store.js";
+import { bytesOf, VolunteerStore } from "./volunteer-store.js";
+
+/** Bytes of the invite nonce an `enrolled` report carries (the decoy's are random). */
+const INVITE_NONCE_BYTES = 8;
 
 /** The capsule-key records of a new device: the decoy's only if a duress PIN was given. */
 export function newCapsuleKeys(withDuress: boolean): { real: CapsuleKeysRecord; decoy?: CapsuleKeysRecord } {
@@ -210,4 +228,89 @@ export async function sendDuress(payload: CapsulePayload, options: SendDuressOpt
   } finally {
     signingKey.fill(0);
   }
+}
+
+/**
+ * A plausible profile under the duress PIN: the same relay, campaign and roster, keys of its own
+ * (never enrolled), the same settings, an empty outbox, and NOTHING of the real profile: its
+ * invite fields are random bytes of the right sizes (the real invite's nonce and hash would tie
+ * the decoy to the real enrollment); its capsule keys have the same shape as the real profile's.
+ */
+export async function writeDecoyProfile(
+  store: VolunteerStore,
+  options: {
+    relayUrl: string;
+    campaignId: string;
+    rootFingerprint: string;
+    now: number;
+    settings: SettingsRecord;
+    capsuleKeys: CapsuleKeysRecord;
+  },
+): Promise<void> {
+  const keys = generateDeviceKeys();
+  const { signingKey, encryptionKey } = publicKeysOf(keys);
+  await store.putIdentity({
+    v: 1,
+    relayUrl: options.relayUrl,
+    campaignId: options.campaignId,
+    rootFingerprint: options.rootFingerprint,
+    pseudonym: pseudonymFromKeys({ signingKey, encryptionKey }),
+    signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
+    encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
+    invite: {
+      nonce: toBase64url(randomBytes(INVITE_NONCE_BYTES)),
+      storedHash: toBase64url(randomBytes(32)),
+      proof: toBase64url(randomBytes(32)),
+    },
+    enrolledAt: options.now,
+  });
+  await store.putSettings(options.settings);
+  await store.putCapsuleKeys(options.capsuleKeys);
+  // The same first seq as the real profile (its `enrolled` report took seq 0).
+  await store.takeSeq();
+}
+
+/**
+ * Sets (or replaces) the duress PIN from the unlocked real profile: the previous decoy's files go,
+ * a new decoy is written, then the spare slot is filled under `duressPin` (the commit point), and
+ * last the real profile seals its capsule to the new decoy's capsule key.
+ */
+export async function setDuressPin(
+  storage: DeviceStorage,
+  store: VolunteerStore,
+  openedSlot: number,
+  duressPin: string,
+  now: number,
+): Promise<void> {
+  assertPinAcceptable(duressPin);
+  if (openedSlot < 0) throw new RangeError("setDuressPin needs a profile opened with its PIN");
+  if (unlockKeySlots(await readKeySlots(storage), duressPin)?.slot === openedSlot) {
+    throw new InvalidPin("the duress PIN must differ from the PIN");
+  }
+  const identity = await store.identity();
+  const realKeys = await store.capsuleKeys();
+  await store.records.destroyOthers();
+  const decoy = newProfile();
+  const capsuleKeys = newCapsuleKeys(true);
+  const decoyStore = new VolunteerStore(new ProfileStore(storage, decoy.dataKey, decoy.profileId));
+  await writeDecoyProfile(decoyStore, {
+    relayUrl: identity.relayUrl,
+    campaignId: identity.campaignId,
+    rootFingerprint: identity.rootFingerprint,
+    now,
+    settings: await store.settings(),
+    capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,
+  });
+  const roster = await store.records.get(RECORD.roster);
+  if (roster !== undefined) await decoyStore.records.put(RECORD.roster, roster);
+  const epochKeys = await store.epochKeys();
+  if (epochKeys !== undefined) await decoyStore.putEpochKeys(epochKeys);
+  const file = await readKeySlots(storage);
+  const spare = file.slots.findIndex((_, index) => index !== openedSlot);
+  await writeKeySlots(storage, fillSlot(file, spare, duressPin, decoy));
+  await store.putCapsuleKeys({
+    secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey,
+    peerKey: capsuleKeys.real.peerKey,
+  });
+  await refreshCapsule(storage, store);
 }

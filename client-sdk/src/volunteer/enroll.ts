@@ -13,7 +13,6 @@ import {
   campaignIdFromFingerprint,
   decodeInvite,
   generateDeviceKeys,
-  type Invite,
   inviteNonceOf,
   inviteProofBase64url,
   inviteRedeemToken,
@@ -23,7 +22,6 @@ import {
   publicKeysOf,
   REPORT_KIND,
   type Roster,
-  randomBytes,
   selectEpochKeys,
   signEnrollment,
   toBase64url,
@@ -41,10 +39,10 @@ import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { createDevice, hasDevice } from "./device.js";
-import { newCapsuleKeys, refreshCapsule } from "./duress.js";
+import { newCapsuleKeys, refreshCapsule, writeDecoyProfile } from "./duress.js";
 import { VolunteerError } from "./errors.js";
 import { type QueuedItem, queueMessage } from "./outbox.js";
-import type { CapsuleKeysRecord, EpochKeysRecord } from "./records.js";
+import type { EpochKeysRecord } from "./records.js";
 import { VolunteerStore } from "./volunteer-store.js";
 
 export interface EnrollOptions {
@@ -178,10 +176,10 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   await store.putCapsuleKeys(capsuleKeys.real);
   if (decoy !== undefined && capsuleKeys.decoy !== undefined) {
     const decoyStore = new VolunteerStore(new ProfileStore(options.storage, decoy.dataKey, decoy.profileId));
-    await writeDecoy(decoyStore, {
+    await writeDecoyProfile(decoyStore, {
       relayUrl: client.baseUrl,
       campaignId,
-      invite,
+      rootFingerprint: toBase64url(invite.rootFingerprint),
       now,
       settings,
       capsuleKeys: capsuleKeys.decoy,
@@ -205,44 +203,4 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   // From now on the duress PIN can send a duress report (it reserves the next seq, 1).
   await refreshCapsule(options.storage, store);
   return { pseudonym, relayUrl: client.baseUrl, campaignId, store, enrolledReport };
-}
-
-/**
- * A plausible profile under the duress PIN: the same relay, campaign and roster, keys of its own
- * (never enrolled), the same settings, an empty outbox, and NOTHING of the real profile: its
- * invite fields are random bytes of the right sizes (the real invite's nonce and hash would tie
- * the decoy to the real enrollment), its capsule keys have the same shape as the real profile's.
- */
-async function writeDecoy(
-  store: VolunteerStore,
-  options: {
-    relayUrl: string;
-    campaignId: string;
-    invite: Invite;
-    now: number;
-    settings: { keepSent: boolean; checkinIntervalMs?: number };
-    capsuleKeys: CapsuleKeysRecord;
-  },
-): Promise<void> {
-  const keys = generateDeviceKeys();
-  const { signingKey, encryptionKey } = publicKeysOf(keys);
-  await store.putIdentity({
-    v: 1,
-    relayUrl: options.relayUrl,
-    campaignId: options.campaignId,
-    rootFingerprint: toBase64url(options.invite.rootFingerprint),
-    pseudonym: pseudonymFromKeys({ signingKey, encryptionKey }),
-    signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
-    encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
-    invite: {
-      nonce: toBase64url(randomBytes(inviteNonceOf(options.invite.secret).length)),
-      storedHash: toBase64url(randomBytes(32)),
-      proof: toBase64url(randomBytes(32)),
-    },
-    enrolledAt: options.now,
-  });
-  await store.putSettings(options.settings);
-  await store.putCapsuleKeys(options.capsuleKeys);
-  // The same first seq as the real profile (its `enrolled` report took seq 0).
-  await store.takeSeq();
 }

@@ -10,6 +10,7 @@ import {
   PHOTO_CHUNK_PLAINTEXT_BYTES,
   type PhotoRef,
   PhotoSealer,
+  photoSha256,
   REPORT_KIND,
   randomBytes,
   toBase64url,
@@ -89,7 +90,8 @@ export async function sealPhotoToStore(
   actaId: string,
   now: number,
 ): Promise<{ ref: PhotoRef; item: PhotoItem }> {
-  const sealer = new PhotoSealer(photo.length);
+  // The digest by WebCrypto (native, off the main thread), not the sealer's incremental WASM hash.
+  const sealer = new PhotoSealer(photo.length, { sha256: await photoSha256(photo) });
   const photoId = toBase64url(sealer.photoId);
   let index = 0;
   for (let offset = 0; offset < photo.length; offset += PHOTO_CHUNK_PLAINTEXT_BYTES) {

@@ -6,7 +6,7 @@ import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { eraseDevice, unlockDevice } from "./device.js";
-import { sendDuress, settleDuress, takeDuress } from "./duress.js";
+import { sendDuress, setDuressPin, settleDuress, takeDuress } from "./duress.js";
 import {
   countOutbox,
   loadOutbox,
@@ -123,6 +123,14 @@ export class Volunteer {
     tallies?: Readonly<Record<string, number>>;
   }): Promise<QueuedItem> {
     return queueActa(this.store, input, this.now());
+  }
+
+  /**
+   * Sets or replaces the duress PIN (only on a profile opened with its PIN by `open`): a new
+   * decoy replaces any previous one, and the duress capsule is sealed to it.
+   */
+  async setDuressPin(duressPin: string): Promise<void> {
+    await setDuressPin(this.storage, this.store, this.slot, duressPin, this.now());
   }
 
   /** Queues a `checkin` (a sign of life; padded to the same bucket as a status report). */

@@ -162,7 +162,7 @@ describe("testigo volunteer (CLI)", () => {
 
   it("refuses secrets on the command line and explains every command with --help", () => {
     assert.equal(testigo("volunteer", "unlock", "--dir", work, "--pin", "123456").code, 2);
-    for (const command of ["enroll", "report", "acta", "sync", "status", "unlock", "checkin"]) {
+    for (const command of ["enroll", "report", "acta", "sync", "status", "unlock", "checkin", "set-duress-pin"]) {
       const help = testigo("volunteer", command, "--help");
       assert.equal(help.code, 0);
       assert.match(help.stdout, new RegExp(`^usage: testigo volunteer ${command} --dir DIR`));

@@ -441,6 +441,37 @@ const checkinCommand: Command = {
   },
 };
 
+const setDuressPinCommand: Command = {
+  path: ["volunteer", "set-duress-pin"],
+  summary: "set or replace the duress PIN",
+  usage: "testigo volunteer set-duress-pin --dir DIR [--pin-file F] [--duress-pin-file F]",
+  help: [
+    "Unlocks with the PIN, then puts a new harmless decoy profile under the duress PIN (replacing any",
+    "earlier decoy and duress PIN). Entering the duress PIN wherever a PIN is asked then opens the decoy,",
+    "erases the real profile and silently sends a duress report to the coordinators.",
+    "",
+    "  --duress-pin-file F    the duress PIN (or TESTIGO_DURESS_PIN, or a prompt on a terminal)",
+    "",
+    PIN_HELP,
+  ].join("\n"),
+  flags: { ...pinFlags, "duress-pin-file": { type: "string" } },
+  async run(args, context) {
+    const volunteer = await openVolunteer(args, context);
+    const duressPin = await readSecret(
+      {
+        file: stringFlag(args, "duress-pin-file"),
+        envVar: "TESTIGO_DURESS_PIN",
+        prompt: "duress PIN",
+        fileFlag: "--duress-pin-file",
+      },
+      context,
+    );
+    await guarded(() => volunteer.setDuressPin(duressPin));
+    context.stdout.write("duress PIN set\n");
+    return EXIT.ok;
+  },
+};
+
 const panicCommand: Command = {
   path: ["volunteer", "panic"],
   summary: "erase this device now, without a PIN",
@@ -468,5 +499,6 @@ export const volunteerCommands: readonly Command[] = [
   statusCommand,
   unlockCommand,
   checkinCommand,
+  setDuressPinCommand,
   panicCommand,
 ];
