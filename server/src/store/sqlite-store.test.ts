@@ -111,6 +111,48 @@ describe("SqliteStore durability", { timeout: 30_000 }, () => {
     await reopened.close();
   });
 
+  it("group commit: writes arriving together commit together; one op's error fails only that op", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const faults = new WriteFaultInjector();
+    const store = await SqliteStore.open({ dataDir, faults });
+    await store.createCampaign(record);
+    const settled = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => store.submitEnvelope("camp", `m${i}`, new Uint8Array([i]), 1)),
+      store.submitEnvelope("no-such-campaign", "x", new Uint8Array([1]), 1),
+      store.submitEnvelope("camp", "m0", new Uint8Array([99]), 1), // same id, other bytes: conflict
+    ]);
+    assert.deepEqual(
+      settled.slice(0, 20).map((s) => s.status === "fulfilled" && s.value.status),
+      Array.from({ length: 20 }, () => "accepted"),
+    );
+    assert.equal(settled[20]?.status, "rejected");
+    assert.equal(
+      settled[20]?.status === "rejected" && (settled[20].reason as { code?: unknown }).code,
+      "unknown-campaign",
+    );
+    assert.deepEqual(settled[21]?.status === "fulfilled" && settled[21].value, { status: "conflict" });
+    assert.equal((await store.readInbox("camp", "dev-a", 100)).length, 20);
+    // One failed commit fails every write of its batch: none of them is acknowledged, none stored.
+    faults.failNextWrite();
+    const failed = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) => store.submitEnvelope("camp", `f${i}`, new Uint8Array([i]), 1)),
+    );
+    assert.deepEqual(
+      failed.map((s) => s.status === "rejected" && (s.reason as { code?: unknown }).code),
+      Array.from({ length: 5 }, () => "store-unavailable"),
+    );
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    const ids = (await reopened.readInbox("camp", "dev-a", 100)).map(
+      (item) => item.kind === "envelope" && item.messageId,
+    );
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 20 }, (_, i) => `m${i}`),
+    );
+    await reopened.close();
+  });
+
   it("refuses to open a database from a newer schema", async () => {
     const dataDir = join(await tempDir(), "data");
     const store = await SqliteStore.open({ dataDir });

@@ -47,6 +47,9 @@ export interface SqliteStoreOptions {
   readonly faults?: WriteFaultInjector;
 }
 
+/** At most this many writes share one transaction (bounds the time the event loop is held). */
+const MAX_BATCH_OPS = 256;
+
 // Each entry migrates from user_version = index to index + 1.
 const MIGRATIONS: readonly string[] = [
   `
@@ -216,10 +219,15 @@ export class SqliteStore implements Store {
   readonly #events = new EventEmitter();
   #failure: unknown;
   #closed = false;
+  readonly #queue: { fn: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+  #flushScheduled = false;
+  /** Runs one op inside a savepoint of the batch's transaction (better-sqlite3 nests them). */
+  readonly #savepoint: (fn: () => unknown) => unknown;
 
   private constructor(db: Database.Database, faults: WriteFaultInjector | undefined) {
     this.#db = db;
     this.#faults = faults;
+    this.#savepoint = db.transaction((fn: () => unknown) => fn());
     this.#events.setMaxListeners(0);
   }
 
@@ -265,27 +273,76 @@ export class SqliteStore implements Store {
     return fn();
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction; any failure to commit poisons the store. */
-  #write<T>(fn: () => T): T {
-    this.#usable();
-    const transaction = this.#db.transaction(() => {
-      const result = fn();
+  /**
+   * Group commit: runs `fn` in the next batch. Every write queued while the event loop turns
+   * (concurrent requests) runs in ONE IMMEDIATE transaction, each inside its own savepoint, so
+   * one op's error rolls back only that op; the batch then commits with one fsync, and every
+   * op's promise settles only after that commit. A failure to commit poisons the store and
+   * rejects every op of the batch: nothing is acknowledged that might not be on disk.
+   */
+  #write<T>(fn: () => T): Promise<T> {
+    try {
+      this.#usable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const ops = this.#queue.splice(0, MAX_BATCH_OPS);
+    if (this.#queue.length > 0) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    if (ops.length === 0) return;
+    try {
+      this.#usable();
+    } catch (error) {
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const batch = this.#db.transaction(() => {
+      for (const op of ops) {
+        try {
+          outcomes.push({ ok: true, value: this.#savepoint(op.fn) });
+        } catch (error) {
+          // A disk-level failure ends the whole batch; anything else only this op.
+          if (isFatalSqliteError(error)) throw error;
+          outcomes.push({ ok: false, error });
+        }
+      }
       if (this.#faults?.consume() === true) {
         const fault = new Error("injected write failure") as Error & { code: string };
         fault.code = "SQLITE_IOERR_FSYNC";
         throw fault;
       }
-      return result;
     });
     try {
-      return transaction.immediate();
+      batch.immediate();
     } catch (error) {
-      if (isFatalSqliteError(error)) {
-        this.#failure = error;
-        throw new StoreUnavailable("store write failed", { cause: error });
+      if (!isFatalSqliteError(error)) {
+        for (const op of ops) op.reject(error);
+        return;
       }
-      throw error;
+      this.#failure = error;
+      const unavailable = new StoreUnavailable("store write failed", { cause: error });
+      for (const op of ops) op.reject(unavailable);
+      return;
     }
+    ops.forEach((op, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok === true) op.resolve(outcome.value);
+      else op.reject(outcome?.error ?? new Error("write lost its outcome"));
+    });
   }
 
   #notify(campaignId: string): void {
@@ -346,6 +403,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Writes already queued are committed (or rejected) before the connection goes.
+    while (this.#queue.length > 0) this.#flush();
     this.#closed = true;
     this.#events.removeAllListeners();
     this.#db.close();
@@ -425,7 +484,7 @@ export class SqliteStore implements Store {
   }
 
   async putEpochKeys(campaignId: string, deviceId: string, signedEpochKeys: Uint8Array): Promise<void> {
-    this.#write(() => {
+    await this.#write(() => {
       if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
       this.#db
         .prepare(
@@ -452,7 +511,7 @@ export class SqliteStore implements Store {
   // --- invites and volunteers
 
   async addInvites(campaignId: string, invites: readonly { storedHash: string; expiresAt: number }[]): Promise<void> {
-    this.#write(() => {
+    await this.#write(() => {
       if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
       const insert = this.#db.prepare(
         "INSERT INTO invites (campaign_id, stored_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -515,7 +574,7 @@ export class SqliteStore implements Store {
   }
 
   async revokeVolunteer(campaignId: string, pseudonym: string): Promise<void> {
-    this.#write(() => {
+    await this.#write(() => {
       this.#db
         .prepare("UPDATE volunteers SET revoked = 1 WHERE campaign_id = ? AND pseudonym = ?")
         .run(campaignId, pseudonym);
@@ -526,7 +585,7 @@ export class SqliteStore implements Store {
   // --- authentication
 
   async putChallenge(challenge: string, expiresAt: number): Promise<void> {
-    this.#write(() => {
+    await this.#write(() => {
       this.#db
         .prepare(
           "INSERT INTO challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at",
@@ -561,7 +620,7 @@ export class SqliteStore implements Store {
     receivedAt: number,
   ): Promise<SubmitResult> {
     const digest = sha256(envelope);
-    const result = this.#write((): SubmitResult => {
+    const result = await this.#write((): SubmitResult => {
       const seen = this.#db
         .prepare("SELECT digest FROM messages WHERE campaign_id = ? AND message_id = ?")
         .get(campaignId, messageId) as { digest: Buffer } | undefined;
@@ -603,7 +662,7 @@ export class SqliteStore implements Store {
     chunk: Uint8Array,
     now: number,
   ): Promise<ChunkResult> {
-    const result = this.#write((): ChunkResult => {
+    const result = await this.#write((): ChunkResult => {
       const photo = this.#db
         .prepare("SELECT chunk_count, received_chunks, state FROM photos WHERE campaign_id = ? AND photo_id = ?")
         .get(campaignId, photoId) as { chunk_count: number; received_chunks: number; state: number } | undefined;
