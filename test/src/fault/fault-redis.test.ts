@@ -20,6 +20,7 @@ describe("fault injection: 2 relay nodes on Redis", () => {
     assert.deepEqual(result.report.reordered, [], result.text);
     assert.deepEqual(result.report.damaged, [], result.text);
     assert.deepEqual(result.report.refused, [], result.text);
+    assert.equal(result.quarantined, 0, result.text);
     assert.deepEqual(result.problems, [], result.text);
   });
 });

@@ -34,6 +34,7 @@ describe("fault injection: 1 relay on SQLite", () => {
     assert.deepEqual(result.report.reordered, [], result.text);
     assert.deepEqual(result.report.damaged, [], result.text);
     assert.deepEqual(result.report.refused, [], result.text);
+    assert.equal(result.quarantined, 0, result.text);
     assert.deepEqual(result.problems, [], result.text);
   });
 });

@@ -4,7 +4,7 @@
 // `testigo coordinator fetch`. During the load it applies faults planned from a seed; then it
 // stops the load, lets every volunteer empty its outbox, drains the inbox and runs the checker.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RedisProcess, startRedis } from "@testigo/server/testing";
@@ -24,6 +24,7 @@ import { HISTORY_SUFFIX, readHistory } from "./history.js";
 import { prng } from "./prng.js";
 import {
   FetchLoop,
+  lastFetchFailure,
   type RelayNode,
   sleep,
   startFaultRelay,
@@ -62,6 +63,8 @@ export interface ScenarioResult {
   readonly plan: string;
   readonly faults: readonly FaultOutcome[];
   readonly report: CheckReport;
+  /** Files in OUT/quarantine/ (envelopes or photos the coordinator could not accept): must be 0. */
+  readonly quarantined: number;
   /** Harness problems: a worker that crashed on its own, a relay that did not come back, … */
   readonly problems: readonly string[];
   readonly fetchRuns: number;
@@ -195,7 +198,7 @@ async function drainInbox(coordinator: Campaign["coordinator"], out: string, pro
   let runs = 0;
   while (quiet < 2) {
     if (Date.now() > deadline) {
-      problems.push("the inbox did not drain in time");
+      problems.push(`the inbox did not drain in time; last failed fetch: ${lastFetchFailure}`);
       break;
     }
     const summary = await startFetch(coordinator, out).done;
@@ -220,6 +223,11 @@ function check(work: string, out: string): CheckReport {
       return existsSync(file) ? sha256Hex(readFileSync(file)) : undefined;
     },
   });
+}
+
+function quarantineCount(out: string): number {
+  const dir = join(out, "quarantine");
+  return existsSync(dir) ? readdirSync(dir).length : 0;
 }
 
 /** A seeded fault run with the checker at the end (see the file comment). */
@@ -287,6 +295,7 @@ export async function runFaultScenario(options: ScenarioOptions): Promise<Scenar
     log(`outboxes empty after ${((Date.now() - started) / 1000).toFixed(1)} s: draining the inbox`);
     const drainRuns = await drainInbox(campaign.coordinator, out, problems);
     const report = check(work, out);
+    const quarantined = quarantineCount(out);
     const fetchRuns = fetchLoop.runs + drainRuns;
     const durationMs = Date.now() - started;
     const text = [
@@ -296,10 +305,12 @@ export async function runFaultScenario(options: ScenarioOptions): Promise<Scenar
       "faults:",
       ...outcomes.map((o, i) => `  ${i + 1}. ${o.kind}: ${o.detail}`),
       formatReport(report),
+      `  items the coordinator quarantined: ${quarantined}`,
       ...(problems.length === 0 ? [] : ["harness problems:", ...problems.map((p) => `  ${p}`)]),
     ].join("\n");
     return {
       mode: options.mode,
+      quarantined,
       seed: options.seed,
       plan: planText,
       faults: outcomes,

@@ -210,6 +210,9 @@ export interface FetchRunSummary {
   readonly waitingForPhotos: number;
 }
 
+/** The last failed fetch's exit and standard error (for a harness problem report). */
+export let lastFetchFailure = "";
+
 /** `testigo coordinator fetch --json` once: its summary, or undefined when it did not exit 0. */
 export function startFetch(
   coordinator: FetchCoordinator,
@@ -227,12 +230,13 @@ export function startFetch(
     "--json",
   ]);
   const done = collect(child).then((run) => {
-    if (run.code !== 0) return undefined;
     try {
-      return JSON.parse(run.stdout) as FetchRunSummary;
+      if (run.code === 0) return JSON.parse(run.stdout) as FetchRunSummary;
     } catch {
-      return undefined;
+      // not JSON: reported below
     }
+    lastFetchFailure = `exit ${run.code ?? run.signal}: ${run.stderr.slice(-600)}`;
+    return undefined;
   });
   return { child, done };
 }

@@ -44,6 +44,6 @@ for (const mode of modes) {
   const writeFaultsOk = result.faults
     .filter((f) => f.kind === "sqlite-write-fault")
     .every((f) => f.readyzRed === true && f.readyzGreenAfterRestart === true);
-  if (!result.report.ok || result.problems.length > 0 || !writeFaultsOk) failed = true;
+  if (!result.report.ok || result.quarantined > 0 || result.problems.length > 0 || !writeFaultsOk) failed = true;
 }
 process.exitCode = failed ? 1 : 0;
