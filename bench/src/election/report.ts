@@ -169,6 +169,8 @@ export function markdownReport(results: ElectionResults, command: string): strin
     "",
     `Volunteers' devices made ${fmt(requests)} HTTP requests during the night (${fmt(requests / Math.max(1, f.items), 1)} per submission), ${fmt(requestMs / Math.max(1, requests), 1)} ms each on average.`,
     "",
+    "The bare stack's figures also say how busy the machine was during the run: compare them with the same baselines in `bench/results/relay.md`.",
+    "",
     "## Latency, submit → decrypted (ms)",
     "",
     "Submit: the volunteer's app queues the item (sealing included) and syncs. Decrypted: the coordinator device has verified and decrypted it (photos included) and written its line.",
@@ -207,7 +209,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
 /** Per-second series over the night: accepted, decrypted everywhere, and latency percentiles by submit second. */
 function series(results: ElectionResults) {
   const { night } = results;
-  const seconds = Math.max(1, Math.ceil((figures(results).deliverSeconds * 1000) / 1000));
+  const seconds = Math.max(1, Math.ceil(figures(results).deliverSeconds));
   const accepted = new Array<number>(seconds + 1).fill(0);
   const delivered = new Array<number>(seconds + 1).fill(0);
   const bySubmit: number[][] = Array.from({ length: seconds + 1 }, () => []);
