@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type RelayProcess, startRelay } from "../../client-sdk/dist/testing/relay-process.js";
-import { enroll, initCoordinator, invite, readReports, sendStatus } from "./helpers/campaign.js";
+import { enroll, fetchArgs, initCoordinator, invite, readReports, sendStatus } from "./helpers/campaign.js";
 import { collect, startTestigo } from "./helpers/cli.js";
 
 /** Generous: two cores shared with other tests; never a timing assertion, only a bound on waiting. */
@@ -48,20 +48,7 @@ describe("coordinator fetch --follow (live inbox over WebSocket)", () => {
       }
     };
 
-    const follow = startTestigo([
-      "coordinator",
-      "fetch",
-      "--dir",
-      coordinator.dir,
-      "--out",
-      out,
-      "--passphrase-file",
-      coordinator.passphraseFile,
-      "--follow",
-      "--interval",
-      "2",
-      "--json",
-    ]);
+    const follow = startTestigo(fetchArgs(coordinator, out, "--follow", "--interval", "2"));
     const finished = collect(follow);
     let exited = false;
     follow.once("exit", () => {

@@ -13,6 +13,7 @@ import {
   type CoordinatorDevice,
   enroll,
   type FetchSummary,
+  fetchArgs,
   initCoordinator,
   invite,
   photoFile,
@@ -50,22 +51,12 @@ describe("coordinator fetch of large photos with the relay's default rate limits
     return photo;
   }
 
-  const fetchArgs = (out: string) => [
-    "coordinator",
-    "fetch",
-    "--dir",
-    coordinator.dir,
-    "--out",
-    out,
-    "--passphrase-file",
-    coordinator.passphraseFile,
-    "--json",
-  ];
+  const fetchFlags = (out: string) => fetchArgs(coordinator, out);
 
   it("fetches an 8 MiB acta photo in ONE run, byte-identical", async () => {
     const photo = await actaFrom("phone-8mib", 8 * MIB);
     const out = join(work, "out-8mib");
-    const run = await testigo(fetchArgs(out));
+    const run = await testigo(fetchFlags(out));
     assert.equal(run.code, 0, `fetch exits 0\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
     const summary = JSON.parse(run.stdout) as FetchSummary;
     assert.equal(summary.waitingForPhotos, 0);
@@ -89,7 +80,7 @@ describe("coordinator fetch of large photos with the relay's default rate limits
         return 0;
       }
     };
-    const child = startTestigo(fetchArgs(out));
+    const child = startTestigo(fetchFlags(out));
     const done = collect(child);
     let exited = false;
     child.once("exit", () => {
@@ -102,7 +93,7 @@ describe("coordinator fetch of large photos with the relay's default rate limits
     const kept = keptBytes();
     if (killed.signal === "SIGKILL") assert.ok(kept > 0, "chunks were kept for the next run");
 
-    const run = await testigo(fetchArgs(out));
+    const run = await testigo(fetchFlags(out));
     assert.equal(run.code, 0, `fetch exits 0\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
     const actas = readReports(out).filter((r) => r.kind === "acta");
     assert.equal(actas.length, 1, "the acta is written exactly once");

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { controlSignersOf, initSodium, openControl, sha256, toHex, verifyRoster } from "@testigo/protocol";
 import Database from "better-sqlite3";
 import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
 import { MemoryStorage } from "../storage/memory-storage.js";
+import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { initCampaign } from "./campaign.js";
 import { bytesOf, CoordinatorDevice } from "./device.js";
@@ -19,9 +19,7 @@ import { requestWipe } from "./wipe.js";
 /** Many requests from one address in a short test: lift the relay's per-credential rate limit. */
 const RELAY_ENV = { TESTIGO_RATE_CAPACITY: "1000000", TESTIGO_RATE_REFILL_PER_SECOND: "1000000" };
 const PASSPHRASE = "correct horse battery";
-const PHOTO = readFileSync(
-  new URL("../../../../shared/data/actas/images/408106_014130_0159Acta0159.jpg", import.meta.url),
-);
+const PHOTO = (actaPhotos(1)[0] as ActaPhoto).bytes;
 
 describe("coordinator device against a real relay process", () => {
   let relay: RelayProcess;
@@ -92,7 +90,7 @@ describe("coordinator device against a real relay process", () => {
     const acta = output.reports.find((r) => r.id === actaId);
     const photo = acta?.photos?.[0];
     assert.equal(photo?.sha256, toHex(sha256(PHOTO)));
-    assert.deepEqual(output.photos.get(photo?.path ?? ""), new Uint8Array(PHOTO), "byte-identical photo");
+    assert.deepEqual(output.photos.get(photo?.path ?? ""), PHOTO, "byte-identical photo");
     assert.ok(photo?.path?.endsWith(".jpg"));
     const duress = output.reports.find((r) => r.id === duressId);
     assert.equal(duress?.kind, "duress");

@@ -8,19 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { initSodium, PHOTO_CHUNK_CIPHERTEXT_BYTES, photoChunkCount } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
 import { syntheticActa } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
 import { NodeFetchOutput, PARTIAL_DIR, REPORTS_FILE } from "./node-output.js";
+import { type TestCampaign, testCampaign } from "./node-test-campaign.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 
-const PASSPHRASE = "correct horse battery";
 const CHUNK_ROUTE = /\/photos\/[^/]+\/chunks\/\d+$/;
 
 /** Counts chunk GETs (answered and refused) and the most in flight at once. */
@@ -45,33 +41,24 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 
 describe("coordinator photo download with the relay's default rate limits", () => {
   let relay: RelayProcess;
-  let storage: MemoryStorage;
-  let campaignId: string;
+  let campaign: TestCampaign;
   const work = mkdtempSync(join(tmpdir(), "testigo-photo-download-"));
 
   before(async () => {
     await initSodium();
     relay = await startRelay(); // default limits
-    storage = new MemoryStorage();
-    ({ campaignId } = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    }));
+    campaign = await testCampaign(relay);
   });
   after(async () => {
     await relay.stop({ removeData: true });
     rmSync(work, { recursive: true, force: true });
   });
 
-  async function device(transport: HttpTransport): Promise<CoordinatorDevice> {
-    return CoordinatorDevice.open(storage, PASSPHRASE, { transport });
-  }
+  const device = (transport: HttpTransport) => campaign.device({ transport });
 
   async function volunteerWithActa(size: number) {
     const [invite] = await mintInvites(await device(fetchTransport), { count: 1 });
-    const volunteer = await TestVolunteer.enroll(invite?.code ?? "", campaignId);
+    const volunteer = await TestVolunteer.enroll(invite?.code ?? "", campaign.campaignId);
     const photo = syntheticActa(size);
     const actaId = await volunteer.acta("2401.1", [photo.bytes]);
     return { photo, actaId };

@@ -4,48 +4,37 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { initSodium } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { RelayRefused } from "../transport/errors.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
+import { type TestCampaign, testCampaign } from "./node-test-campaign.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 import { MemoryOutput } from "./output.js";
 import { listVolunteers } from "./volunteers.js";
 import { requestWipe } from "./wipe.js";
 
-const PASSPHRASE = "correct horse battery";
 const HOUR = 60 * 60 * 1000;
 
 describe("wipe, revocation and check-ins (real relay process)", () => {
   let relay: RelayProcess;
-  let storage: MemoryStorage;
-  let campaignId: string;
+  let campaign: TestCampaign;
 
   before(async () => {
     await initSodium();
     relay = await startRelay();
-    storage = new MemoryStorage();
-    ({ campaignId } = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    }));
+    campaign = await testCampaign(relay);
   });
   after(async () => {
     await relay.stop({ removeData: true });
   });
 
   /** The device as it would be `offsetMs` from now (its clock only; the relay's is real). */
-  const device = (offsetMs = 0) => CoordinatorDevice.open(storage, PASSPHRASE, { now: () => Date.now() + offsetMs });
+  const device = (offsetMs = 0) => campaign.device({ now: () => Date.now() + offsetMs });
 
   async function enrolled(): Promise<TestVolunteer> {
     const [invite] = await mintInvites(await device(), { count: 1 });
-    const volunteer = await TestVolunteer.enroll(invite?.code ?? "", campaignId);
+    const volunteer = await TestVolunteer.enroll(invite?.code ?? "", campaign.campaignId);
     await fetchInbox(await device(), new MemoryOutput());
     return volunteer;
   }

@@ -247,6 +247,23 @@ export async function sendActa(volunteer: VolunteerDevice, photos: readonly Sent
   return run;
 }
 
+/** The arguments of `coordinator fetch --dir … --out OUT --passphrase-file … --json`, then `extra`. */
+export function fetchArgs(coordinator: CoordinatorDevice, out: string, ...extra: string[]): string[] {
+  const dir = coordinator.dir;
+  return [
+    "coordinator",
+    "fetch",
+    "--dir",
+    dir,
+    "--out",
+    out,
+    "--passphrase-file",
+    coordinator.passphraseFile,
+    "--json",
+    ...extra,
+  ];
+}
+
 /**
  * `coordinator fetch --out OUT --json` until no acta waits for its photos (at most `rounds`
  * runs). Exit 3 ("relay unreachable (or overloaded) … run the command again", e.g. RATE_LIMITED)

@@ -2,36 +2,16 @@
 // real bin in child processes against a real relay process. Duress is loud (first row, a
 // DURESS line on stderr), silence is a column and a JSON field, a wipe deadline is shown.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { initSodium } from "@testigo/protocol";
 import { TestVolunteer } from "../../coordinator/node-test-volunteer.js";
 import { type RelayProcess, startRelay } from "../../testing/relay-process.js";
+import { runCli } from "./coordinator-test-cli.js";
 
-const BIN = fileURLToPath(new URL("../bin.js", import.meta.url));
-const PASSPHRASE = "a long enough passphrase";
-
-function run(args: readonly string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? "", TESTIGO_PASSPHRASE: PASSPHRASE, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += String(d);
-  });
-  child.stderr.on("data", (d) => {
-    stderr += String(d);
-  });
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code, stdout, stderr })),
-  );
-}
+const run = runCli;
 
 describe("testigo coordinator volunteers / wipe --revoke-after (CLI, real relay process)", () => {
   let relay: RelayProcess;

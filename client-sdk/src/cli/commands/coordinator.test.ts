@@ -1,48 +1,21 @@
 // `testigo coordinator …` as a person or a script runs it: the real bin in child processes, a
 // real relay process, the default (production) argon2id cost.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { initSodium } from "@testigo/protocol";
 import { TestVolunteer } from "../../coordinator/node-test-volunteer.js";
+import { actaPhotos } from "../../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../../testing/relay-process.js";
+import { runCli, startCli, TEST_PASSPHRASE } from "./coordinator-test-cli.js";
 
 /** Many requests from one address in a short test: lift the relay's per-credential rate limit. */
 const RELAY_ENV = { TESTIGO_RATE_CAPACITY: "1000000", TESTIGO_RATE_REFILL_PER_SECOND: "1000000" };
-const BIN = fileURLToPath(new URL("../bin.js", import.meta.url));
-const PHOTO_DIR = fileURLToPath(new URL("../../../../../shared/data/actas/images/", import.meta.url));
-const PASSPHRASE = "a long enough passphrase";
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function start(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? "", TESTIGO_PASSPHRASE: PASSPHRASE, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-}
-
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = start(args, env);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d) => {
-    stdout += String(d);
-  });
-  child.stderr?.on("data", (d) => {
-    stderr += String(d);
-  });
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-}
+const start = startCli;
+const run = runCli;
 
 function readReports(out: string): { id: string; kind: string; photos?: { path: string; sha256: string }[] }[] {
   const text = readFileSync(join(out, "reports.jsonl"), "utf8");
@@ -107,15 +80,12 @@ describe("testigo coordinator (CLI, real relay process)", () => {
     assert.equal(codes.length, 3);
     const volunteers = await Promise.all(codes.map((code) => TestVolunteer.enroll(code, campaignId)));
     const expected = new Set<string>();
-    const photos = readdirSync(PHOTO_DIR)
-      .filter((n) => n.endsWith(".jpg"))
-      .slice(0, 3)
-      .map((n) => readFileSync(join(PHOTO_DIR, n)));
+    const photos = actaPhotos(3).map((p) => p.bytes);
     const send = async (round: number) => {
       for (const [i, v] of volunteers.entries()) {
         for (let k = 0; k < 4; k++) expected.add(await v.status(`${round}.${i}`, `round ${round} report ${k}`));
       }
-      const photo = photos[round % photos.length] as Buffer;
+      const photo = photos[round % photos.length] as Uint8Array;
       expected.add(
         await (volunteers[round % volunteers.length] as TestVolunteer).acta(`${round}`, [photo], {
           actaFirst: round % 2 === 0,
@@ -172,7 +142,7 @@ describe("testigo coordinator (CLI, real relay process)", () => {
         const bytes = readFileSync(join(out, photo.path));
         assert.equal(createHash("sha256").update(bytes).digest("hex"), photo.sha256);
         assert.ok(
-          photos.some((p) => p.equals(bytes)),
+          photos.some((p) => bytes.equals(p)),
           "byte-identical to a photo the volunteer took",
         );
       }
@@ -231,7 +201,7 @@ describe("testigo coordinator (CLI, real relay process)", () => {
   it("reads the passphrase from --passphrase-file and the relay token from --relay-token-file", async () => {
     const pass = join(work, "pass");
     const token = join(work, "token");
-    writeFileSync(pass, `${PASSPHRASE}\n`);
+    writeFileSync(pass, `${TEST_PASSPHRASE}\n`);
     writeFileSync(token, `${relay.token}\n`);
     const second = join(work, "second");
     const init = await run(
