@@ -40,7 +40,7 @@ export async function enrollVolunteer(
   work: string,
   name: string,
   inviteCode: string,
-  options: { duress?: boolean; keepSent?: boolean } = {},
+  options: { duress?: boolean; keepSent?: boolean; extra?: readonly string[] } = {},
 ): Promise<Volunteer5> {
   const pin = newPin();
   const pinFile = secretFile(work, `${name}.pin`, pin);
@@ -54,6 +54,7 @@ export async function enrollVolunteer(
     args.push("--duress-pin-file", duress.duressPinFile);
   }
   if (options.keepSent === true) args.push("--keep-sent");
+  args.push(...(options.extra ?? []));
   const run = await testigoOk(args);
   const { pseudonym } = JSON.parse(run.stdout) as { pseudonym: string };
   return { name, dir, pin, pinFile, pseudonym, inviteCode, ...duress };
