@@ -3,11 +3,14 @@
 // the same fastify app as `testigo relay` (buildApp) on a SqliteStore opened with a
 // WriteFaultInjector; SIGUSR2 makes the store's next write transaction fail like an fsync error.
 // The store then refuses everything (STORE_UNAVAILABLE, /readyz 503) until the process restarts.
+// GET /fault-test/status answers {"fired", "acceptedAfterFailure"}: how many POST/PUT requests that
+// arrived after the failed write were answered 2xx — an acknowledgement that must never happen.
 // `testigo relay` does not expose the injector, hence this entry point for the fault tests only.
 import { parseArgs } from "node:util";
 import { initSodium } from "@testigo/protocol";
 import { appConfig, buildApp, createLogger } from "@testigo/server";
 import { SqliteStore, WriteFaultInjector } from "../../../server/dist/store/sqlite-store.js";
+import { FAULT_STATUS_PATH, type FaultStatus } from "./fault-status.js";
 
 const { values } = parseArgs({
   options: { port: { type: "string" }, data: { type: "string" } },
@@ -18,13 +21,33 @@ if (values.port === undefined || values.data === undefined || token === undefine
   throw new Error("usage: TESTIGO_RELAY_TOKEN=… fault-relay.js --port P --data DIR");
 }
 
+/** Remembers that an armed fault was consumed (a write transaction failed). */
+class RecordingInjector extends WriteFaultInjector {
+  fired = false;
+  override consume(): boolean {
+    const fire = super.consume();
+    if (fire) this.fired = true;
+    return fire;
+  }
+}
+
 await initSodium();
-const faults = new WriteFaultInjector();
+const faults = new RecordingInjector();
 const store = await SqliteStore.open({ dataDir: values.data, faults });
 const app = buildApp(
   appConfig({ registrationToken: token, rateLimit: { capacity: 100_000, refillPerSecond: 10_000 } }),
   { store, logger: createLogger({ level: "warn" }) },
 );
+const afterFailure = new WeakSet<object>();
+let acceptedAfterFailure = 0;
+app.addHook("onRequest", async (request) => {
+  if (faults.fired) afterFailure.add(request);
+});
+app.addHook("onResponse", async (request, reply) => {
+  const write = request.method === "POST" || request.method === "PUT";
+  if (write && afterFailure.has(request) && reply.statusCode >= 200 && reply.statusCode < 300) acceptedAfterFailure++;
+});
+app.get(FAULT_STATUS_PATH, async (): Promise<FaultStatus> => ({ fired: faults.fired, acceptedAfterFailure }));
 process.on("SIGUSR2", () => {
   faults.failNextWrite();
   process.stdout.write("fault-relay: the next write will fail\n");

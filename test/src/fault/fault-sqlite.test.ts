@@ -25,6 +25,7 @@ describe("fault injection: 1 relay on SQLite", () => {
     const writeFaults = result.faults.filter((f) => f.kind === "sqlite-write-fault");
     assert.ok(writeFaults.length >= 1, result.text);
     for (const fault of writeFaults) {
+      assert.equal(fault.acceptedAfterFailure, 0, `nothing accepted after the failed write\n${result.text}`);
       assert.equal(fault.readyzRed, true, `/readyz turned 503 after the failed write\n${result.text}`);
       assert.equal(fault.readyzGreenAfterRestart, true, `/readyz is 200 after the restart\n${result.text}`);
     }

@@ -1,6 +1,7 @@
 // The faults of a run, planned up front from the seed (kinds, times, targets, durations) so that
 // FAULT_SEED replays the same plan, then applied one after another during the load.
 import type { RedisProcess } from "@testigo/server/testing";
+import { FAULT_STATUS_PATH, type FaultStatus } from "./fault-status.js";
 import type { Prng } from "./prng.js";
 import { type FetchLoop, type RelayNode, sleep, startWithRetries, type Worker, waitReadyz } from "./processes.js";
 
@@ -30,6 +31,8 @@ export interface FaultOutcome extends PlannedFault {
   readonly detail: string;
   /** sqlite-write-fault: /readyz answered 503 after the failed write. */
   readonly readyzRed?: boolean;
+  /** sqlite-write-fault: POST/PUT requests answered 2xx after the failed write (must be 0). */
+  readonly acceptedAfterFailure?: number;
   /** sqlite-write-fault: /readyz answered 200 again after the restart. */
   readonly readyzGreenAfterRestart?: boolean;
   /** volunteer-kill9: the kill landed while a photo was being uploaded. */
@@ -138,6 +141,7 @@ export async function applyFault(fault: PlannedFault, targets: Targets): Promise
       const readyzRed = await waitReadyz(node.url, (status) => status === 503, 30_000);
       await sleep(fault.pauseMs);
       const stillRed = readyzRed && (await waitReadyz(node.url, (status) => status === 503, 2_000));
+      const status = await faultStatus(node.url);
       await node.kill9();
       await startWithRetries(() => node.restart());
       const readyzGreenAfterRestart = await waitReadyz(node.url, (status) => status === 200, 10_000);
@@ -145,8 +149,11 @@ export async function applyFault(fault: PlannedFault, targets: Targets): Promise
         ...fault,
         readyzRed: readyzRed && stillRed,
         readyzGreenAfterRestart,
+        ...(status === undefined ? {} : { acceptedAfterFailure: status.acceptedAfterFailure }),
         detail:
-          `injected SQLite write failure: /readyz ${readyzRed && stillRed ? "503 until restart" : "NOT red"}, ` +
+          `injected SQLite write failure: ${status?.fired === true ? "a write failed" : "NO write failed"}, ` +
+          `${status?.acceptedAfterFailure ?? "?"} submissions accepted after it, ` +
+          `/readyz ${readyzRed && stillRed ? "503 until restart" : "NOT red"}, ` +
           `${readyzGreenAfterRestart ? "200" : "NOT 200"} after the restart`,
       };
     }
@@ -154,6 +161,16 @@ export async function applyFault(fault: PlannedFault, targets: Targets): Promise
       const never: never = fault.kind;
       throw new Error(`unknown fault ${String(never)}`);
     }
+  }
+}
+
+/** The fault relay's own count (fault-relay.ts), or undefined if it did not answer. */
+async function faultStatus(url: string): Promise<FaultStatus | undefined> {
+  try {
+    const response = await fetch(`${url}${FAULT_STATUS_PATH}`, { signal: AbortSignal.timeout(5_000) });
+    return (await response.json()) as FaultStatus;
+  } catch {
+    return undefined;
   }
 }
 

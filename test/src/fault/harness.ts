@@ -78,6 +78,11 @@ export interface ScenarioResult {
 /** How long volunteers may take to empty their outboxes, and the inbox to drain, after the load. */
 const DRAIN_TIMEOUT_MS = 180_000;
 
+/** How long a volunteer worker may take to open its device and run its first sync. */
+const READY_TIMEOUT_MS = 120_000;
+/** Each volunteer queues at least this many reports, however short the load, so there is something to check. */
+const MIN_REPORTS = 3;
+
 const RELAY_ENV = {
   TESTIGO_RATE_CAPACITY: "100000",
   TESTIGO_RATE_REFILL_PER_SECOND: "10000",
@@ -146,7 +151,7 @@ function makeWorkers(
   work: string,
   campaign: Campaign,
   relays: readonly RelayNode[],
-  options: { photoEvery: number; photoBytes: number; pauseMs: number; maxReports?: number },
+  options: { photoEvery: number; photoBytes: number; pauseMs: number; maxReports?: number; minReports?: number },
 ): Worker[] {
   const historyDir = join(work, "history");
   mkdirSync(historyDir, { recursive: true });
@@ -164,6 +169,7 @@ function makeWorkers(
           photoBytes: options.photoBytes,
           pauseMs: options.pauseMs,
           ...(options.maxReports === undefined ? {} : { maxReports: options.maxReports }),
+          ...(options.minReports === undefined ? {} : { minReports: options.minReports }),
         },
         join(work, `${device.name}.worker.json`),
         join(work, `${device.name}.worker.log`),
@@ -260,11 +266,17 @@ export async function runFaultScenario(options: ScenarioOptions): Promise<Scenar
       photoEvery: options.photoEvery ?? 4,
       photoBytes: options.photoBytes ?? 512 * 1024,
       pauseMs: options.pauseMs ?? 300,
+      minReports: MIN_REPORTS,
     });
     log(`campaign ready after ${((Date.now() - started) / 1000).toFixed(1)} s: load starts`);
     for (const worker of workers) worker.start();
     fetchLoop = new FetchLoop(campaign.coordinator, out);
     fetchLoop.start();
+    // The fault clock starts once every volunteer is up (device opened, first sync done).
+    for (const worker of workers) {
+      if (!(await worker.waitReady(READY_TIMEOUT_MS))) problems.push(`volunteer ${worker.config.name} never got ready`);
+    }
+    log(`volunteers ready after ${((Date.now() - started) / 1000).toFixed(1)} s: faults start`);
 
     const loadStart = Date.now();
     const outcomes: FaultOutcome[] = [];

@@ -125,6 +125,10 @@ export class Worker {
   #exit: Promise<number | null> = Promise.resolve(null);
   #chunkWaiters: (() => void)[] = [];
   #stderr = "";
+  #markReady: () => void = () => undefined;
+  readonly #ready = new Promise<void>((resolve) => {
+    this.#markReady = resolve;
+  });
   /** Exits the harness did not cause (code ≠ 0 and not our SIGKILL). */
   readonly crashes: string[] = [];
 
@@ -149,6 +153,7 @@ export class Worker {
     this.#child = child;
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (text: string) => {
+      if (text.includes("ready\n")) this.#markReady();
       if (!text.includes("chunk ")) return;
       const waiters = this.#chunkWaiters;
       this.#chunkWaiters = [];
@@ -166,6 +171,11 @@ export class Worker {
         resolve(code);
       }),
     );
+  }
+
+  /** Waits (up to `ms`) until the worker has run its first sync; false if it did not. */
+  waitReady(ms: number): Promise<boolean> {
+    return Promise.race([this.#ready.then(() => true), sleep(ms).then(() => false)]);
   }
 
   /** Waits (up to `ms`) for the worker to report an uploaded photo chunk; false if none came. */

@@ -4,7 +4,7 @@
 // acknowledgement is recorded (fsynced) in its history file. Killed with SIGKILL and started again,
 // it sends what its outbox still holds (a photo resumes at the first chunk the relay lacks) and
 // goes on numbering after the last report it recorded. Chunk progress goes to stdout ("chunk …"),
-// so the harness can kill it mid-upload.
+// so the harness can kill it mid-upload; "ready" once its first sync ran.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { volunteer as sdk } from "@testigo/client-sdk";
@@ -61,7 +61,11 @@ const sync = async (): Promise<void> => {
 };
 
 await sync();
-while (!existsSync(config.stopFile) && (config.maxReports === undefined || n <= config.maxReports)) {
+process.stdout.write("ready\n");
+const more = (): boolean =>
+  n <= (config.minReports ?? 0) ||
+  (!existsSync(config.stopFile) && (config.maxReports === undefined || n <= config.maxReports));
+while (more()) {
   const table = `${name}-${n}`;
   const text = `fault-run ${name} #${n}`;
   if (config.photoEvery > 0 && n % config.photoEvery === 0) {

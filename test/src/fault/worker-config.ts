@@ -17,4 +17,6 @@ export interface WorkerConfig {
   readonly pauseMs: number;
   /** Stop queueing after this many reports (in addition to the stop file). */
   readonly maxReports?: number;
+  /** Queue at least this many reports, even once the stop file exists (default 0). */
+  readonly minReports?: number;
 }
