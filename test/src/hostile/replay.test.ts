@@ -83,7 +83,7 @@ async function drainInbox(relay: HostileRelay, campaign: Campaign, device: numbe
 }
 
 function replaySuite(name: string, count: number, start: () => Promise<HostileRelay>): void {
-  describe(name, { timeout: 180_000 }, () => {
+  describe(name, { timeout: 120_000 + count * 40 }, () => {
     let relay: HostileRelay | undefined;
     after(async () => {
       await relay?.close();
