@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RedisProcess, startRedis } from "@testigo/server/testing";
+import { realActaNames, SHARED_ACTAS_DIR } from "../../../client-sdk/dist/testing/acta-photos.js";
 import { startRelay } from "../../../client-sdk/dist/testing/relay-process.js";
 import { enroll, initCoordinator, invite, readReports, sha256Hex, type VolunteerDevice } from "../helpers/campaign.js";
 import { type CheckReport, checkQueue, formatReport, type OutputLine } from "./checker.js";
@@ -47,7 +48,10 @@ export interface ScenarioOptions {
   readonly volunteers: number;
   /** Every n-th report is an acta with a photo (default 4). */
   readonly photoEvery?: number;
-  /** Photo size in bytes (default 512 KiB: 8 chunks, so a kill can land mid-upload). */
+  /**
+   * The real acta scans (../shared/data/actas/images, required under CI=true) are sent when
+   * present; otherwise synthetic photos of this many bytes (default 512 KiB: 8 chunks).
+   */
   readonly photoBytes?: number;
   /** Random pause between a volunteer's reports, up to (default 300 ms). */
   readonly pauseMs?: number;
@@ -166,6 +170,7 @@ function makeWorkers(
           historyFile: join(historyDir, `${device.name}${HISTORY_SUFFIX}`),
           stopFile: join(work, "stop"),
           photoEvery: options.photoEvery,
+          photoFiles: options.photoBytes === 0 ? [] : realActaNames().map((name) => join(SHARED_ACTAS_DIR, name)),
           photoBytes: options.photoBytes,
           pauseMs: options.pauseMs,
           ...(options.maxReports === undefined ? {} : { maxReports: options.maxReports }),

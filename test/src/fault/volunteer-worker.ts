@@ -69,7 +69,8 @@ while (more()) {
   const table = `${name}-${n}`;
   const text = `fault-run ${name} #${n}`;
   if (config.photoEvery > 0 && n % config.photoEvery === 0) {
-    const photo = syntheticActa(config.photoBytes).bytes;
+    const scan = config.photoFiles[n % Math.max(1, config.photoFiles.length)];
+    const photo = scan === undefined ? syntheticActa(config.photoBytes).bytes : new Uint8Array(readFileSync(scan));
     const item = await device.acta({ table, text, photos: [photo] });
     const photos = item.photos.map((p) => ({ photoId: p.photoId, sha256: sha256Hex(photo) }));
     history.append({ t: "queued", volunteer: name, n, id: item.id, seq: item.seq, kind: item.kind, photos });

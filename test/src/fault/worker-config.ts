@@ -12,6 +12,8 @@ export interface WorkerConfig {
   readonly stopFile: string;
   /** Every n-th report is an acta with one photo (0: never). */
   readonly photoEvery: number;
+  /** Real acta scans to send, in turn; when empty, synthetic photos of `photoBytes` bytes. */
+  readonly photoFiles: readonly string[];
   readonly photoBytes: number;
   /** A random pause of up to this many milliseconds between reports. */
   readonly pauseMs: number;
