@@ -77,12 +77,16 @@ describe("auth signatures", () => {
 
 describe("session tokens", () => {
   const key = () => randomBytes(32);
-  const claims: SessionClaims = {
-    role: "volunteer",
-    campaignId: campaignIdFromRootKey(generateSigningKeyPair().publicKey),
-    principal: "v-0123456789ABCDEF",
-    expiresAt: 1_900_000_000_123,
-  };
+  // Built in a hook: libsodium is ready only once the top-level `before` has run.
+  let claims: SessionClaims;
+  before(() => {
+    claims = {
+      role: "volunteer",
+      campaignId: campaignIdFromRootKey(generateSigningKeyPair().publicKey),
+      principal: "v-0123456789ABCDEF",
+      expiresAt: 1_900_000_000_123,
+    };
+  });
 
   it("round-trip their claims under the relay's key, one length for every token", () => {
     const k = key();
