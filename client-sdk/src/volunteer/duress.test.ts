@@ -119,6 +119,8 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     // Back online: the next unlock with the duress PIN sends it, once.
     const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
     assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    // The decoy's status shows a device that syncs, like the real one did.
+    assert.notEqual((await decoy.status()).lastSuccessAt, null);
     const { messages, senders } = await coordinator.fetch();
     assert.deepEqual(
       messages.map((m) => m.kind),

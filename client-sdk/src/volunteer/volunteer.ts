@@ -187,12 +187,19 @@ export class Volunteer {
       await settleDuress(this.storage, this.store);
       this.duress = undefined;
     }
+    // The decoy's own sync log shows this run like any other (`status`: last sync, last error).
+    const unreachable = `relay unreachable at ${this.identity.relayUrl}`;
+    await this.store.putSyncLog({
+      ...(await this.store.syncLog()),
+      lastSyncAt: this.now(),
+      ...(sent ? { lastSuccessAt: this.now() } : { lastError: unreachable }),
+    });
     return {
       envelopesSent: sent ? 1 : 0,
       photosSent: 0,
       chunksSent: 0,
       refused: [],
-      ...(sent ? {} : { unreachable: `relay unreachable at ${this.identity.relayUrl}` }),
+      ...(sent ? {} : { unreachable }),
       controls: [],
       securityNotices: [],
     };
