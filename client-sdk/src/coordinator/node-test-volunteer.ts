@@ -106,9 +106,13 @@ export class TestVolunteer {
     return { kind, ...common };
   }
 
+  private epochKeys() {
+    return this.retry.run(() => this.client.getEpochKeys(this.campaignId));
+  }
+
   /** Seals with this volunteer's key, or with `signer` (a forged identity, in security tests). */
   async seal(message: InnerMessage, signer: DeviceKeys = this.keys): Promise<Uint8Array> {
-    const recipients = selectEpochKeys(await this.client.getEpochKeys(this.campaignId), this.roster, Date.now());
+    const recipients = selectEpochKeys(await this.epochKeys(), this.roster, Date.now());
     return sealEnvelope({ campaignId: this.campaignId, sender: signer.signing, recipients, message }).envelope;
   }
 
@@ -123,7 +127,7 @@ export class TestVolunteer {
    * a signed message with inconsistent content reaches coordinators.
    */
   async submitUnchecked(message: Record<string, unknown> & { messageId: string }): Promise<string> {
-    const recipients = selectEpochKeys(await this.client.getEpochKeys(this.campaignId), this.roster, Date.now());
+    const recipients = selectEpochKeys(await this.epochKeys(), this.roster, Date.now());
     const json = utf8(JSON.stringify(message));
     const bucket = bucketFor(32 + 64 + 4 + json.length);
     const header = encodeEnvelopeHeader({
