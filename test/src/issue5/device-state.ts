@@ -155,8 +155,8 @@ export interface DiffOptions {
 export interface Diff {
   /** What changed that should not have; empty means "nothing else changed". */
   readonly problems: string[];
-  /** Kinds of the report items queued in between (allowed by `mayQueue`), in queue order. */
-  readonly queued: string[];
+  /** The report items queued in between (allowed by `mayQueue`), in queue order: kind, and reason if any. */
+  readonly queued: { kind: string; reason?: string }[];
 }
 
 /**
@@ -169,7 +169,7 @@ export function diffSnapshots(before: DeviceSnapshot, after: DeviceSnapshot, opt
   const bookkeeping = options.bookkeeping ?? SYNC_BOOKKEEPING;
   const mayQueue = options.mayQueue ?? new Set<string>();
   const problems: string[] = [];
-  const queued: string[] = [];
+  const queued: { kind: string; reason?: string }[] = [];
   if (before.keySlots !== after.keySlots) problems.push("the key-slot file changed (slots, capsule, salt or KDF)");
   if (before.profile === undefined) throw new Error("diffSnapshots(): the PIN did not open the device before");
   if (after.profile === undefined) {
@@ -220,8 +220,9 @@ export function diffSnapshots(before: DeviceSnapshot, after: DeviceSnapshot, opt
     );
   }
   for (const id of queuedIds) {
-    const item = parseJson(b.get(`item/${id}`)) as { message?: { kind?: string } } | undefined;
-    queued.push(item?.message?.kind ?? "?");
+    const item = parseJson(b.get(`item/${id}`)) as { message?: { kind?: string; reason?: string } } | undefined;
+    const reason = item?.message?.reason;
+    queued.push({ kind: item?.message?.kind ?? "?", ...(reason === undefined ? {} : { reason }) });
   }
   return { problems, queued };
 }

@@ -14,7 +14,16 @@ import { after, before, describe, it } from "node:test";
 import type { CoordinatorDevice } from "@testigo/client-sdk";
 import { generateSigningKeyPair, initSodium } from "@testigo/protocol";
 import fc from "fast-check";
-import { initCoordinator, invite, joinCoordinator, marker, photoFile } from "../helpers/campaign.js";
+import {
+  type CoordinatorDevice as CoordinatorFolder,
+  fetchAll,
+  initCoordinator,
+  invite,
+  joinCoordinator,
+  marker,
+  photoFile,
+  readReports,
+} from "../helpers/campaign.js";
 import { testigoOk } from "../helpers/cli.js";
 import { syntheticPhoto } from "../helpers/photos.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
@@ -34,6 +43,8 @@ const RUNS = Number(process.env.WIPE_CLI_RUNS ?? 40);
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 0x7fffffff));
 /** Reports a sync may queue by itself: a security notice for a refused control message, a check-in when due. */
 const SELF_QUEUED: ReadonlySet<string> = new Set(["security-notice", "checkin"]);
+/** Refused wipes that were encrypted to the phone: each one is reported (spec §2.3). */
+const REPORTABLE: ReadonlySet<string> = new Set(["outsider", "impostor", "replayed", "expired", "future"]);
 
 describe("remote wipe: bad wipes in the real mailbox, read by `testigo volunteer sync`, erase nothing", () => {
   let work: string;
@@ -42,12 +53,14 @@ describe("remote wipe: bad wipes in the real mailbox, read by `testigo volunteer
   let ctx: WipeContext;
   let poster: CoordinatorDevice;
   let baseline: DeviceSnapshot;
+  let coordinator: CoordinatorFolder;
 
   before(async () => {
     await initSodium();
     work = mkdtempSync(join(tmpdir(), "testigo-issue5-wipes-cli-"));
     relay = await startLoggedRelay();
     const first = await initCoordinator(work, "coord-1", relay.url, relay.token);
+    coordinator = first;
     const second = await joinCoordinator(work, "coord-2", relay.url, first);
     const [code, otherCode] = await invite(first, 2);
     phone = await enrollVolunteer(work, "phone", code as string, { keepSent: true });
@@ -122,9 +135,11 @@ describe("remote wipe: bad wipes in the real mailbox, read by `testigo volunteer
     const key = baseline.profile;
     if (key === undefined) throw new Error("the real PIN opens the phone");
     const seen = new Map<string, number>();
+    let reportable = 0;
     await fc.assert(
       fc.asyncProperty(badWipe(ctx.signers.length, { sameSize: true }), async (spec: BadWipe) => {
         seen.set(spec.case, (seen.get(spec.case) ?? 0) + 1);
+        if (REPORTABLE.has(spec.case)) reportable++;
         await poster.client.putMailbox(phone.pseudonym, buildWipe(ctx, spec));
         const run = await volunteerCli("sync", phone, phone.pinFile, ["--json"]);
         assert.equal(run.code, 0, `sync exited ${run.code}: ${run.stderr}`);
@@ -135,6 +150,19 @@ describe("remote wipe: bad wipes in the real mailbox, read by `testigo volunteer
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     console.log(`cases: ${JSON.stringify(Object.fromEntries(seen))}`);
+    // Every refused wipe that was encrypted to this phone reached the coordinators as a security
+    // notice from its pseudonym (the last one queued is sent by one more sync).
+    const flush = await volunteerCli("sync", phone, phone.pinFile);
+    assert.equal(flush.code, 0, flush.stderr);
+    const out = join(work, "out");
+    await fetchAll(coordinator, out);
+    const notices = readReports(out).filter((r) => r.kind === "security-notice");
+    assert.deepEqual(
+      [...new Set(notices.map((r) => r.volunteer))],
+      reportable === 0 ? [] : [phone.pseudonym],
+      "security notices come from the phone",
+    );
+    assert.equal(notices.length, reportable, "one security notice per refused wipe that was encrypted to the phone");
     // The real PIN still opens the device (argon2id), through the command and directly.
     const unlock = await volunteerCli("unlock", phone, phone.pinFile);
     assert.equal(unlock.code, 0, unlock.stderr);

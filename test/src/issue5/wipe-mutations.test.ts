@@ -38,6 +38,21 @@ const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 0x7fffffff
 const SYNC_BUDGET_MS = 30_000;
 /** Reports a sync may queue by itself: a security notice for a refused control message (spec §2.3), a check-in when due. */
 const NOTICE: ReadonlySet<string> = new Set(["security-notice", "checkin"]);
+/** The security notices a device queues for each case (spec §2.3 and client-sdk control-refusal.ts). */
+const EXPECTED_REASONS: Readonly<Record<BadWipe["case"], readonly (readonly string[])[]>> = {
+  valid: [[]],
+  mutated: [[]],
+  "other-target": [[]],
+  "other-device": [[]],
+  "other-campaign": [[]],
+  outsider: [["forged-control"]],
+  impostor: [["forged-control"]],
+  future: [["forged-control"]],
+  replayed: [["replayed-control"]],
+  // A genuinely signed but expired wipe; the generator gives it a current counter, which makes it
+  // look forged when judged at its own expiry more than an hour ago: either reason is a report.
+  expired: [["expired-control"], ["forged-control"]],
+};
 const CASES = [
   "mutated",
   "outsider",
@@ -236,7 +251,17 @@ describe("remote wipe: forged, replayed, expired, misdirected and mutated wipes 
         const now = await snapshotDevice(storageFiles(storage), key);
         const diff = diffSnapshots(snapshot, now, { mayQueue: NOTICE });
         assert.deepEqual(diff.problems, []);
-        queued.set(spec.case, (queued.get(spec.case) ?? 0) + diff.queued.length);
+        // A refused message that was encrypted to this device is reported (spec §2.3), once;
+        // one that was not (filler, another target or campaign, a broken ciphertext) is not.
+        const notices = diff.queued.filter((q) => q.kind === "security-notice");
+        queued.set(spec.case, (queued.get(spec.case) ?? 0) + notices.length);
+        const reasons = notices.map((q) => q.reason);
+        if (message.length !== CONTROL_MESSAGE_BYTES) assert.deepEqual(reasons, []);
+        else
+          assert.ok(
+            EXPECTED_REASONS[spec.case].some((r) => JSON.stringify(r) === JSON.stringify(reasons)),
+            `security notices ${JSON.stringify(reasons)} for a ${spec.case} wipe`,
+          );
       }),
       { numRuns: SYNC_RUNS, seed: SEED, endOnFailure: true },
     );
