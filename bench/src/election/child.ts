@@ -18,6 +18,21 @@ export function peakRss(pid: number): number {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in seconds; NaN if unreadable. */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** USER_HZ: 100 on Linux. */
+const CLOCK_TICKS = 100;
+
 export class Child<In extends Typed, Out extends Typed> {
   private readonly proc: ChildProcess;
   private readonly waiters: { type: string; resolve: (m: Out) => void; reject: (e: Error) => void }[] = [];

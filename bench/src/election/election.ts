@@ -19,7 +19,7 @@ import { realActaNames, SHARED_ACTAS_DIR, syntheticActa } from "../../../client-
 import { type RelayProcess, startRelay } from "../../../client-sdk/dist/testing/relay-process.js";
 import type { LoadJob, LoadResult } from "../relay-load.js";
 import { startBareRoute, startTcpSink } from "../relay-setup.js";
-import { Child, peakRss } from "./child.js";
+import { Child, cpuSeconds, peakRss } from "./child.js";
 import {
   type Accepted,
   type CoordinatorStats,
@@ -36,6 +36,7 @@ import { type ElectionOptions, parseOptions } from "./options.js";
 import { type ElectionResults, markdownReport, svgChart } from "./report.js";
 
 const run = promisify(execFile);
+const sum = (values: readonly number[]) => values.reduce((s, v) => s + v, 0);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const LOAD = join(HERE, "..", "relay-load.js");
 const COORDINATORS = 3;
@@ -248,6 +249,15 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     };
     log(`enrolled in ${((enrollEnd - enrollStart) / 1000).toFixed(1)} s; the night starts`);
 
+    const groups = {
+      relays: relays.map((r) => r.pid),
+      redis: [redis.pid],
+      coordinators: coordinators.map((c) => c.pid),
+      volunteers: workers.map((w) => w.pid),
+    };
+    const cpuOf = () =>
+      Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, sum(pids.map(cpuSeconds))]));
+    const cpuBefore = cpuOf();
     const nightStart = clock();
     const done = workers.map((w) => w.request({ type: "night" }, "night-done"));
     let sentAt = Number.NaN;
@@ -283,6 +293,10 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     const nightEnd = clock();
     log(`night ${complete ? "complete" : "INCOMPLETE"} in ${((nightEnd - nightStart) / 1000).toFixed(1)} s`);
 
+    const cpuAfter = cpuOf();
+    const cpu = Object.fromEntries(
+      Object.keys(groups).map((name) => [name, (cpuAfter[name] ?? Number.NaN) - (cpuBefore[name] ?? Number.NaN)]),
+    );
     const relayRss = relays.map((r) => peakRss(r.pid));
     const redisMem = await redisMemory(redis.port);
     const coordinatorStats: CoordinatorStats[] = await Promise.all(
@@ -311,6 +325,7 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
       },
       coordinators: coordinatorStats,
       relayRss,
+      cpu,
       redis: redisMem,
       machine: {
         cpus: cpus().length,

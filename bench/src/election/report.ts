@@ -25,6 +25,8 @@ export interface ElectionResults {
   readonly coordinators: readonly CoordinatorStats[];
   /** Peak RSS (VmHWM) of each relay node, bytes. */
   readonly relayRss: readonly number[];
+  /** CPU seconds (user + system) each group of processes used during the night. */
+  readonly cpu: Readonly<Record<string, number>>;
   readonly redis: { readonly used: number; readonly peak: number };
   readonly machine: { readonly cpus: number; readonly cpu: string; readonly load: number; readonly node: string };
 }
@@ -130,6 +132,8 @@ export function markdownReport(results: ElectionResults, command: string): strin
   const resumed = sum(night.stats.map((s) => s.resumedSyncs));
   const maxRss = Math.max(...results.relayRss);
   const requests = sum(night.stats.map((s) => s.requests));
+  const cpuTotal = sum(Object.values(results.cpu));
+  const idlePerSecond = machine.cpus / (cpuTotal / Math.max(1, f.items));
   const requestMs = sum(night.stats.map((s) => s.requestMs));
   const lat = (l: Latencies) => `${fmt(l.p50)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${fmt(l.count)}`;
   const enrollMs = enroll.stats.msSorted;
@@ -171,6 +175,18 @@ export function markdownReport(results: ElectionResults, command: string): strin
     "",
     "The bare stack's figures also say how busy the machine was during the run: compare them with the same baselines in `bench/results/relay.md`.",
     "",
+    "## CPU per submission (independent of how busy the machine was)",
+    "",
+    "CPU time (user + system, /proc/PID/stat) each group of processes used during the night, divided by the submissions. The last row divides this machine's cores by the total: the submissions/s the whole simulation could reach if it had every core to itself (an upper bound, since waits on fsync and the network do not count).",
+    "",
+    "| processes | CPU s | CPU ms per submission |",
+    "|---|---:|---:|",
+    ...Object.entries(results.cpu).map(
+      ([name, seconds]) => `| ${name} | ${fmt(seconds, 1)} | ${fmt((seconds * 1000) / Math.max(1, f.items), 2)} |`,
+    ),
+    `| all | ${fmt(cpuTotal, 1)} | ${fmt((cpuTotal * 1000) / Math.max(1, f.items), 2)} |`,
+    `| ${machine.cpus} cores ÷ CPU per submission | | ${fmt(idlePerSecond, 1)} submissions/s → a full night in ${fmt(fullItems / idlePerSecond)} s |`,
+    "",
     "## Latency, submit → decrypted (ms)",
     "",
     "Submit: the volunteer's app queues the item (sealing included) and syncs. Decrypted: the coordinator device has verified and decrypted it (photos included) and written its line.",
@@ -201,7 +217,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
         `| ${i} | ${fmt(c.written)} | ${fmt(c.photos)} | ${fmt(c.photoBytes / MB, 1)} | ${fmt(c.fetchRuns)} | ${fmt(c.fetchErrors)} | ${fmt(c.quarantined)} |`,
     ),
     "",
-    "The chart (`election.svg`): submissions accepted by the relay and decrypted by every coordinator device, per second, and the p50 / p99 latency of the items submitted in each second.",
+    "The chart (`election.svg`): submissions accepted by the relay and decrypted by every coordinator device, per second, and the p50 / p99 latency of the items by the time they were submitted (about 150 bins over the night).",
     "",
   ].join("\n");
 }
@@ -210,10 +226,13 @@ export function markdownReport(results: ElectionResults, command: string): strin
 function series(results: ElectionResults) {
   const { night } = results;
   const seconds = Math.max(1, Math.ceil(figures(results).deliverSeconds));
-  const accepted = new Array<number>(seconds + 1).fill(0);
-  const delivered = new Array<number>(seconds + 1).fill(0);
-  const bySubmit: number[][] = Array.from({ length: seconds + 1 }, () => []);
-  const bin = (t: number) => Math.min(seconds, Math.max(0, Math.floor((t - night.start) / 1000)));
+  // About 150 points whatever the length of the night: rates are per second, averaged over a bin.
+  const width = Math.max(1, Math.ceil(seconds / 150));
+  const bins = Math.ceil(seconds / width);
+  const accepted = new Array<number>(bins + 1).fill(0);
+  const delivered = new Array<number>(bins + 1).fill(0);
+  const bySubmit: number[][] = Array.from({ length: bins + 1 }, () => []);
+  const bin = (t: number) => Math.min(bins, Math.max(0, Math.floor((t - night.start) / 1000 / width)));
   for (const item of night.accepted) {
     accepted[bin(item.acceptedAt)] = (accepted[bin(item.acceptedAt)] ?? 0) + 1;
     let slowest = -1;
@@ -239,7 +258,8 @@ function series(results: ElectionResults) {
             q,
           ),
     );
-  return { seconds, accepted, delivered, p50: p(50), p99: p(99) };
+  const perSecond = (counts: number[]) => counts.map((n) => n / width);
+  return { seconds, bins, accepted: perSecond(accepted), delivered: perSecond(delivered), p50: p(50), p99: p(99) };
 }
 
 function polyline(values: readonly number[], x: (i: number) => number, y: (v: number) => number, color: string) {
@@ -254,13 +274,14 @@ function panel(
   top: number,
   title: string,
   seconds: number,
+  bins: number,
   lines: readonly { label: string; color: string; values: readonly number[] }[],
 ): string {
   const left = 60;
   const width = 640;
   const height = 160;
   const max = Math.max(1, ...lines.flatMap((l) => l.values.filter(Number.isFinite)));
-  const x = (i: number) => left + (i / Math.max(1, seconds)) * width;
+  const x = (i: number) => left + (i / Math.max(1, bins)) * width;
   const y = (v: number) => top + height - (v / max) * height;
   const legend = lines
     .map((l, i) => `<text x="${left + 10 + i * 200}" y="${top + 14}" fill="${l.color}">${l.label}</text>`)
@@ -280,11 +301,11 @@ function panel(
 export function svgChart(results: ElectionResults): string {
   const s = series(results);
   const body = [
-    panel(30, "Submissions per second", s.seconds, [
+    panel(30, "Submissions per second", s.seconds, s.bins, [
       { label: "accepted by the relay", color: "#1f77b4", values: s.accepted },
       { label: "decrypted by every coordinator", color: "#2ca02c", values: s.delivered },
     ]),
-    panel(250, "Submit → decrypted by every coordinator (ms), by submit second", s.seconds, [
+    panel(250, "Submit → decrypted by every coordinator (ms), by submit time", s.seconds, s.bins, [
       { label: "p50", color: "#2ca02c", values: s.p50 },
       { label: "p99", color: "#d62728", values: s.p99 },
     ]),
