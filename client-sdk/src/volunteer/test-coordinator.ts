@@ -20,6 +20,7 @@ import {
   openEnvelope,
   openPhoto,
   type PhotoRef,
+  pseudonymFromKeys,
   publicKeysOf,
   randomBytes,
   rosterFingerprint,
@@ -41,6 +42,8 @@ export interface TestCoordinator {
    */
   fetch(): Promise<{ messages: InnerMessage[]; photos: string[]; senders: string[]; sizes: number[] }>;
   downloadPhoto(ref: PhotoRef): Promise<Uint8Array>;
+  /** A volunteer's encryption key, learnt from its `enrolled` report by an earlier fetch(). */
+  encryptionKeyOf(pseudonym: string): Uint8Array | undefined;
   /**
    * Seals a control message (a wipe unless `payload.kind` says otherwise) to a volunteer and puts
    * it in its mailbox. `payload` overrides any field (to forge, replay, expire, misdirect);
@@ -77,6 +80,7 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
   const fingerprint = rosterFingerprint(root.publicKey);
   // The relay deletes a photo's chunks once every coordinator device acked it: download first.
   const downloaded = new Map<string, Uint8Array[]>();
+  const encryptionKeys = new Map<string, Uint8Array>();
   return {
     campaignId,
     client,
@@ -86,6 +90,9 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
       const storedHash = inviteStoredHashBase64url(inviteRedeemToken(secret));
       await client.addInvites([{ storedHash, expiresAt: Date.now() + 86_400_000 }]);
       return encodeInvite({ relayUrl, rootFingerprint: fingerprint, secret });
+    },
+    encryptionKeyOf(pseudonym) {
+      return encryptionKeys.get(pseudonym);
     },
     async control(to, options = {}) {
       const now = Date.now();
@@ -136,6 +143,11 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
               senderKnown: () => true,
             });
             messages.push(opened.message);
+            if (opened.message.kind === "enrolled") {
+              const encryptionKey = fromBase64url(opened.message.encryptionKey) ?? new Uint8Array();
+              const pseudonym = pseudonymFromKeys({ signingKey: opened.senderSigningKey, encryptionKey });
+              encryptionKeys.set(pseudonym, encryptionKey);
+            }
             senders.push(toBase64url(opened.senderSigningKey));
             sizes.push(bytes.length);
           }

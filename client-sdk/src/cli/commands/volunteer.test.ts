@@ -154,6 +154,23 @@ describe("testigo volunteer (CLI)", () => {
     const wrong = testigo("volunteer", "unlock", "--dir", a, "--pin-file", join(work, "wrong"));
     assert.match(wrong.stderr, /3 attempts left/);
 
+    // A remote wipe through `testigo volunteer sync`: acked, erased, the usual summary, exit 0.
+    const c = join(work, "phone-c");
+    await enrollInto(c);
+    const identity = JSON.parse(testigo("volunteer", "status", "--dir", c, ...pin, "--json").stdout) as {
+      pseudonym: string;
+    };
+    await kinds();
+    const encryptionKey = coordinator.encryptionKeyOf(identity.pseudonym) ?? new Uint8Array();
+    const wipe = await once(() => coordinator.control({ pseudonym: identity.pseudonym, encryptionKey }));
+    const wiped = testigo("volunteer", "sync", "--dir", c, ...pin);
+    assert.equal(wiped.code, 0, wiped.stderr);
+    assert.match(wiped.stdout, /^sent 0 report\(s\), 0 photo\(s\); outbox: 0 report\(s\), 0 photo\(s\) waiting\n$/);
+    assert.deepEqual(await kinds(), ["wipe-ack"]);
+    assert.ok(wipe.counter > 0);
+    assert.deepEqual(readdirSync(c), ["keyslots.json"]);
+    assert.equal(testigo("volunteer", "unlock", "--dir", c, ...pin).code, 5);
+
     const panic = testigo("volunteer", "panic", "--dir", a);
     assert.deepEqual([panic.code, panic.stdout], [0, "erased\n"]);
     assert.deepEqual(readdirSync(a), ["keyslots.json"]);
