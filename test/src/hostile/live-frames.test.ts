@@ -200,7 +200,7 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-describe("live inbox frames", { timeout: 120_000 }, () => {
+describe("live inbox frames", { timeout: 60_000 + RUNS * 1_500 }, () => {
   let relay: HostileRelay | undefined;
   let world: World | undefined;
   let base = "";

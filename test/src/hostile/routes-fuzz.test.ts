@@ -18,7 +18,7 @@ const NO_RATE_LIMIT = { rateLimit: { capacity: 1_000_000_000, refillPerSecond: 1
 const routeNames = Object.keys(API) as ApiRouteName[];
 
 function fuzzEveryRoute(name: string, runs: number, start: () => Promise<HostileRelay>): void {
-  describe(name, { timeout: 120_000 }, () => {
+  describe(name, { timeout: 60_000 + runs * 3_000 }, () => {
     let relay: HostileRelay | undefined;
     let world: World | undefined;
     const tally = newTally();
