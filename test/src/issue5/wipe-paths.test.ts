@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initSodium } from "@testigo/protocol";
+import { CONTROL_MESSAGE_BYTES, initSodium } from "@testigo/protocol";
 import { RelayClient } from "../../../client-sdk/dist/transport/relay-client.js";
 import {
   type CoordinatorDevice,
@@ -26,7 +26,15 @@ import { syntheticPhoto } from "../helpers/photos.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
 import { folderFiles, snapshotDevice } from "./device-state.js";
 import { assertErased, assertNeedlesInPlaintext, type RealSecrets, recordSecrets } from "./erasure.js";
-import { bytes, enrollVolunteer, identityOf, secretFile, type Volunteer5, volunteerCli } from "./fixture.js";
+import {
+  bytes,
+  enrollVolunteer,
+  identityOf,
+  openCoordinator,
+  secretFile,
+  type Volunteer5,
+  volunteerCli,
+} from "./fixture.js";
 
 /** Exit code of a wrong PIN (docs/cli-volunteer.md). */
 const EXIT_WRONG_SECRET = 5;
@@ -51,7 +59,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     work = mkdtempSync(join(tmpdir(), "testigo-issue5-erase-"));
     relay = await startLoggedRelay();
     coordinator = await initCoordinator(work, "coord", relay.url, relay.token);
-    codes = await invite(coordinator, 6);
+    codes = await invite(coordinator, 7);
     out = join(work, "out");
   });
 
@@ -244,5 +252,54 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     const last = await volunteerCli("unlock", phone, wrongFile);
     assert.equal(last.code, EXIT_WRONG_SECRET);
     await assertErased(phone.dir, real);
+  });
+
+  it("wipe deadline: a phone that never syncs is revoked at the relay by the first fetch after --revoke-after; silent phones are flagged", async () => {
+    const silentPhone = await enrollVolunteer(work, "deadline-phone", codes[5] as string);
+    const quietPhone = await enrollVolunteer(work, "quiet-phone", codes[6] as string);
+    const identity = await identityOf(silentPhone.dir, silentPhone.pin);
+    await fetchAll(coordinator, out);
+    const wipe = JSON.parse(
+      (await coordinatorCli("wipe", silentPhone.pseudonym, "--revoke-after", "1s", "--json")).stdout,
+    ) as { ok: boolean; revokeAt: string };
+    assert.equal(wipe.ok, true);
+    // Wait past the deadline (and 2 s past the quiet phone's enrollment report).
+    const wait = Math.max(Date.parse(wipe.revokeAt) - Date.now(), 0) + 2_000;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    await fetchAll(coordinator, out);
+
+    const views = (silentAfter: string) =>
+      coordinatorCli("volunteers", "--silent-after", silentAfter, "--json").then(
+        (run) => JSON.parse(run.stdout) as { pseudonym: string; revoked: boolean | null; silent: boolean }[],
+      );
+    const strict = await views("1s");
+    const revoked = strict.find((v) => v.pseudonym === silentPhone.pseudonym);
+    assert.equal(revoked?.revoked, true, "revoked at the relay once the wipe deadline passed");
+    assert.equal(revoked?.silent, false, "a revoked volunteer is never silent");
+    assert.equal(strict.find((v) => v.pseudonym === quietPhone.pseudonym)?.silent, true, "silent past 1 s");
+    const lenient = await views("30m");
+    assert.equal(lenient.find((v) => v.pseudonym === quietPhone.pseudonym)?.silent, false, "not silent within 30 min");
+
+    // Its credential is refused and its mailbox is gone.
+    const stolen = new RelayClient(relay.url, {
+      campaignId: identity.campaignId,
+      role: "volunteer",
+      principal: identity.pseudonym,
+      signingPrivateKey: bytes(identity.signing.privateKey),
+    });
+    await assert.rejects(stolen.readMailbox(), (error: { code?: string }) => {
+      assert.match(String(error.code), /^(REVOKED|AUTH_FAILED|FORBIDDEN)$/);
+      return true;
+    });
+    const device = await openCoordinator(coordinator);
+    await assert.rejects(
+      device.client.putMailbox(silentPhone.pseudonym, new Uint8Array(CONTROL_MESSAGE_BYTES)),
+      (error: { code?: string }) => {
+        assert.equal(error.code, "NOT_FOUND");
+        return true;
+      },
+    );
+    const sync = await volunteerCli("sync", silentPhone, silentPhone.pinFile);
+    assert.notEqual(sync.code, 0, "the revoked phone's sync is refused");
   });
 });
