@@ -2,14 +2,21 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { initSodium, sodium } from "@testigo/protocol";
 import {
+  CAPSULE_BYTES,
+  CAPSULE_PLAINTEXT_BYTES,
   CorruptKeySlots,
+  clearCapsule,
   createKeySlots,
+  eraseKeySlots,
   eraseSlot,
   fillSlot,
   InvalidPin,
+  InvalidUnlockLimit,
   MIN_KDF_LIMITS,
   newProfile,
+  openCapsule,
   parseKeySlotFile,
+  sealCapsule,
   serializeKeySlotFile,
   unlockKeySlots,
 } from "./key-slots.js";
@@ -115,5 +122,64 @@ describe("key slots", () => {
       new TextEncoder().encode(JSON.stringify({ ...file, extra: 1 })),
     ];
     for (const bytes of bad) assert.throws(() => parseKeySlotFile(bytes), CorruptKeySlots);
+  });
+
+  it("the capsule: sealed and random regions have one length; only the right secret key opens it", () => {
+    const s = sodium();
+    const file = createKeySlots({ pin: "246810", real: newProfile(), limits });
+    const pair = s.crypto_box_keypair();
+    const message = new TextEncoder().encode("capsule payload");
+    const sealed = sealCapsule(file, pair.publicKey, message);
+    assert.equal(sealed.capsule.length, file.capsule.length);
+    const opened = openCapsule(sealed, pair.privateKey);
+    assert.equal(opened?.length, CAPSULE_PLAINTEXT_BYTES);
+    assert.deepEqual(opened?.subarray(0, message.length), message);
+    assert.ok(opened?.subarray(message.length).every((byte) => byte === 0));
+    assert.equal(openCapsule(sealed, s.crypto_box_keypair().privateKey), undefined);
+    assert.equal(openCapsule(file, pair.privateKey), undefined);
+    assert.equal(openCapsule(clearCapsule(sealed), pair.privateKey), undefined);
+    assert.equal(parseKeySlotFile(serializeKeySlotFile(sealed)).capsule, sealed.capsule);
+    assert.throws(() => sealCapsule(file, pair.publicKey, new Uint8Array(CAPSULE_PLAINTEXT_BYTES + 1)), RangeError);
+    assert.equal(CAPSULE_BYTES, CAPSULE_PLAINTEXT_BYTES + 48);
+  });
+
+  it("eraseKeySlots: no PIN opens anything, the capsule is random, the counter restarts, the limit stays", () => {
+    const s = sodium();
+    const pair = s.crypto_box_keypair();
+    const file = sealCapsule(
+      {
+        ...createKeySlots({
+          pin: "246810",
+          real: newProfile(),
+          duress: { pin: "135791", decoy: newProfile() },
+          limits,
+          maxFailedUnlocks: 4,
+        }),
+        failedUnlocks: 3,
+      },
+      pair.publicKey,
+      new Uint8Array([1]),
+    );
+    const erased = eraseKeySlots(file);
+    assert.equal(unlockKeySlots(erased, "246810"), undefined);
+    assert.equal(unlockKeySlots(erased, "135791"), undefined);
+    assert.equal(openCapsule(erased, pair.privateKey), undefined);
+    assert.deepEqual([erased.failedUnlocks, erased.maxFailedUnlocks], [0, 4]);
+    assert.equal(serializeKeySlotFile(erased).length, serializeKeySlotFile(file).length);
+  });
+
+  it("the wrong-PIN limit is stored in clear and bounded", () => {
+    assert.equal(createKeySlots({ pin: "246810", real: newProfile(), limits }).maxFailedUnlocks, 10);
+    for (const bad of [0, -1, 1.5, 1001]) {
+      assert.throws(
+        () => createKeySlots({ pin: "246810", real: newProfile(), limits, maxFailedUnlocks: bad }),
+        InvalidUnlockLimit,
+      );
+    }
+    const file = createKeySlots({ pin: "246810", real: newProfile(), limits });
+    const bytes = new TextEncoder().encode(JSON.stringify({ ...file, maxFailedUnlocks: 0 }));
+    assert.throws(() => parseKeySlotFile(bytes), CorruptKeySlots);
+    const short = new TextEncoder().encode(JSON.stringify({ ...file, capsule: "AAAA" }));
+    assert.throws(() => parseKeySlotFile(short), CorruptKeySlots);
   });
 });
