@@ -3,13 +3,24 @@
 // relay is killed (SIGKILL) and restarted and the follow carries on by itself; SIGTERM stops it
 // cleanly (exit 0); nothing is written twice.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type RelayProcess, startRelay } from "../../client-sdk/dist/testing/relay-process.js";
-import { enroll, fetchArgs, initCoordinator, invite, readReports, sendStatus } from "./helpers/campaign.js";
-import { collect, startTestigo } from "./helpers/cli.js";
+import {
+  enroll,
+  fetchArgs,
+  initCoordinator,
+  invite,
+  photoFile,
+  readReports,
+  sendActa,
+  sendStatus,
+  sha256Hex,
+} from "./helpers/campaign.js";
+import { collect, startTestigo, testigo } from "./helpers/cli.js";
+import { syntheticPhoto } from "./helpers/photos.js";
 
 /** Generous: two cores shared with other tests; never a timing assertion, only a bound on waiting. */
 const WAIT_MS = 90_000;
@@ -86,5 +97,43 @@ describe("coordinator fetch --follow (live inbox over WebSocket)", () => {
     assert.ok(docs.every((d) => d.ok));
     assert.equal(docs.at(-1)?.written, lines.length);
     assert.equal(readFileSync(join(out, "reports.jsonl"), "utf8").endsWith("\n"), true);
+  });
+
+  it("stops on SIGTERM in the middle of a photo (exit 0); the next fetch finishes it from the kept chunks", async () => {
+    const coordinator = await initCoordinator(work, "coord-photo", relay.url, relay.token);
+    const [code = ""] = await invite(coordinator, 1);
+    const volunteer = await enroll(work, "phone-photo", code);
+    const synthetic = syntheticPhoto(8 * 1024 * 1024);
+    const photo = photoFile(join(work, "camera-photo"), "acta.jpg", synthetic.bytes, synthetic.exifMarker);
+    await sendActa(volunteer, [photo]);
+    const out = join(work, "out-photo");
+    const partial = join(out, "partial");
+    const kept = () => {
+      try {
+        return readdirSync(partial).reduce((sum, name) => sum + statSync(join(partial, name)).size, 0);
+      } catch {
+        return 0;
+      }
+    };
+
+    const follow = startTestigo(fetchArgs(coordinator, out, "--follow"));
+    const finished = collect(follow);
+    let exited = false;
+    follow.once("exit", () => {
+      exited = true;
+    });
+    await until("the photo download to start", () => exited || kept() > 0);
+    follow.kill("SIGTERM");
+    const run = await finished;
+    assert.equal(run.code, 0, `follow exits 0 on SIGTERM\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+
+    const again = await testigo(fetchArgs(coordinator, out));
+    assert.equal(again.code, 0, again.stderr);
+    const actas = readReports(out).filter((r) => r.kind === "acta");
+    assert.equal(actas.length, 1, "the acta is written exactly once");
+    const line = actas[0]?.photos?.[0];
+    assert.ok(line?.path);
+    assert.equal(sha256Hex(readFileSync(join(out, line.path))), photo.sha256, "byte-identical");
+    assert.deepEqual(readdirSync(partial), [], "kept chunks removed once the photo is written");
   });
 });

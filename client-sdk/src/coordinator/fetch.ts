@@ -56,6 +56,8 @@ import { inviteRecord, RECORD, type VolunteerRecord } from "./state.js";
 export const DEFAULT_FETCH_PAGE = 100;
 /** Chunk requests in flight per photo: enough to hide latency, few enough to share a rate limit. */
 export const DEFAULT_PHOTO_CONCURRENCY = 4;
+/** How often a long-running fetch (--follow) looks for wipe deadlines that passed. */
+const REVOKE_CHECK_MS = 60_000;
 
 export interface FetchProgress {
   readonly items: number;
@@ -186,6 +188,7 @@ export class FetchRun {
   private readonly retry: RelayRetry;
   /** Pseudonyms to revoke at the relay once the registry is durable (their wipe was acknowledged). */
   private readonly toRevoke = new Set<string>();
+  private nextRevokeCheck = 0;
   /** The relay's volunteer list (pseudonym → enrolledAt), loaded at the first enrollment of a run. */
   private relayVolunteers: Map<string, { enrolledAt: number; revoked: boolean }> | undefined;
   private relayListPage = -1;
@@ -234,6 +237,8 @@ export class FetchRun {
    * revocations) before it returns the cursors that may now be acked.
    */
   async batch(items: readonly InboxItem[]): Promise<string[]> {
+    // A long follow: wipe deadlines that passed since the last check.
+    if (this.device.now() >= this.nextRevokeCheck) await this.revokeDue();
     this.pageNumber++;
     const handled = await this.page(items);
     this.stats.items += handled;
@@ -264,11 +269,15 @@ export class FetchRun {
     let handled = 0;
     for (const entry of entries) {
       if (this.options.signal?.aborted === true) break;
-      handled++;
       try {
         if ("kind" in entry) await this.photoItem(entry);
         else await this.envelope(entry);
+        handled++;
       } catch (error) {
+        // Stopping in the middle of an item (a photo download): it stays in the inbox (its
+        // downloaded chunks are kept), what was handled before it is committed below.
+        if (error instanceof RequestCancelled) break;
+        handled++;
         if (stopsFetch(error)) throw error;
         await this.poisoned(entry);
       }
@@ -695,7 +704,10 @@ export class FetchRun {
    * volunteer's credential is refused and its mailbox deleted by the relay.
    */
   private async revokeDue(): Promise<void> {
+    // Stopping: the registry still says who is due, the next run revokes them.
+    if (this.options.signal?.aborted === true) return;
     const now = this.device.now();
+    this.nextRevokeCheck = now + REVOKE_CHECK_MS;
     this.toRevoke.clear();
     for (const volunteer of await io(this.device.volunteers())) {
       if (volunteer.relayRevokedAt !== undefined) continue;
