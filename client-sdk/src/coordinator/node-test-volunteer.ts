@@ -106,6 +106,14 @@ export class TestVolunteer {
     return { kind, ...common };
   }
 
+  /**
+   * A request of this volunteer's, retried like the SDK's (Retry-After, network failures: e.g. a
+   * keep-alive connection the relay closed just as it was reused).
+   */
+  request<T>(operation: () => Promise<T>): Promise<T> {
+    return this.retry.run(operation);
+  }
+
   private epochKeys() {
     return this.retry.run(() => this.client.getEpochKeys(this.campaignId));
   }
@@ -144,7 +152,8 @@ export class TestVolunteer {
     const nonce = randomBytes(24);
     const entries = recipients.map((r) => encodeWrappedKey(wrapKey(contentKey, r.publicKey, header)));
     const ciphertext = xchachaEncrypt(padded, concatBytes(header, ...entries), nonce, contentKey);
-    return this.client.submitEnvelope(concatBytes(header, ...entries, nonce, ciphertext));
+    const envelope = concatBytes(header, ...entries, nonce, ciphertext);
+    return this.request(() => this.client.submitEnvelope(envelope));
   }
 
   /**

@@ -166,9 +166,10 @@ describe("coordinator security regressions (real relay process)", () => {
       tallies: {},
       photos: [{ photoId, key: b(32), header: b(24), sha256: b(32), size: 1, chunkCount: 2 }],
     };
-    await volunteer.client.createPhoto(photoId, 2);
+    await volunteer.request(() => volunteer.client.createPhoto(photoId, 2));
     for (const index of [0, 1]) {
-      await volunteer.client.putChunk(photoId, index, randomBytes(PHOTO_CHUNK_CIPHERTEXT_BYTES));
+      const chunk = randomBytes(PHOTO_CHUNK_CIPHERTEXT_BYTES);
+      await volunteer.request(() => volunteer.client.putChunk(photoId, index, chunk));
     }
     await volunteer.submitUnchecked(poisoned);
     const next = await volunteer.status("7", "after the poisoned acta");
