@@ -94,6 +94,15 @@ describe("slow connections", { timeout: 180_000 }, () => {
     const baseline = await legitimate(w, 10);
 
     const startedAt = Date.now();
+    // Trickling starts at once, so the first connections never sit idle while the rest open.
+    const trickle = setInterval(() => {
+      for (const a of attackers) {
+        if (a.closedAt !== undefined || a.socket.destroyed) continue;
+        a.lines += 1;
+        a.socket.write(a.kind === "headers" ? `X-Slow-${a.lines}: ${"z".repeat(8)}\r\n` : Buffer.alloc(16, 1));
+      }
+    }, TRICKLE_MS);
+    trickle.unref();
     for (let i = 0; i < CONNECTIONS; i += 100) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(100, CONNECTIONS - i) }, async (_, j) => {
@@ -121,13 +130,6 @@ describe("slow connections", { timeout: 180_000 }, () => {
       );
       attackers.push(...batch);
     }
-    const trickle = setInterval(() => {
-      for (const a of attackers) {
-        if (a.closedAt !== undefined || a.socket.destroyed) continue;
-        a.lines += 1;
-        a.socket.write(a.kind === "headers" ? `X-Slow-${a.lines}: ${"z".repeat(8)}\r\n` : Buffer.alloc(16, 1));
-      }
-    }, TRICKLE_MS);
 
     let underAttack: number[] = [];
     try {
