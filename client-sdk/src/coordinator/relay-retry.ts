@@ -33,6 +33,8 @@ export class RelayRetry {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private lastProgress: number;
+  /** Operations under way: the stall clock starts afresh when one starts after an idle time. */
+  private running = 0;
 
   constructor(options: RelayRetryOptions = {}) {
     this.stallMs = options.stallMs ?? DEFAULT_STALL_MS;
@@ -57,6 +59,7 @@ export class RelayRetry {
       maxDelayMs: this.maxDelayMs,
       sleep: (ms) => abortableSleep(ms, signal),
     };
+    if (this.running++ === 0) this.lastProgress = this.now();
     try {
       const result = await withRetry(() => {
         if (signal?.aborted === true) throw new RequestCancelled();
@@ -72,12 +75,9 @@ export class RelayRetry {
         );
       }
       throw error;
+    } finally {
+      this.running--;
     }
-  }
-
-  /** Starts the stall clock afresh (e.g. when a follow reconnects after a pause). */
-  progressed(): void {
-    this.lastProgress = this.now();
   }
 }
 
