@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { RedisStore } from "../store/redis-store.js";
 import { SqliteStore } from "../store/sqlite-store.js";
 import type { CampaignRecord, Store } from "../store/store.js";
-import { type RedisProcess, startRedis } from "./redis-server.js";
+import { type RedisClusterProcess, type RedisProcess, startRedis, startRedisCluster } from "./redis-server.js";
 import { digestChanges, type StoreTarget, sectionOf, storeDigest } from "./store-digest.js";
 
 function campaign(): CampaignRecord {
@@ -107,6 +107,21 @@ describe("storeDigest", { timeout: 60_000 }, () => {
       await scenario(store, { kind: "redis", urls: [redis.url] });
     } finally {
       await store.close();
+    }
+  });
+
+  it("of a Redis Cluster: the same, scanning every master", async () => {
+    let cluster: RedisClusterProcess | undefined;
+    try {
+      cluster = await startRedisCluster({ masters: 3 });
+      const store = await RedisStore.cluster(cluster.urls);
+      try {
+        await scenario(store, { kind: "redis", urls: cluster.urls });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await cluster?.stop();
     }
   });
 
