@@ -49,18 +49,25 @@ export function send(
   });
 }
 
-/** The status line the server answers to raw bytes (e.g. headers too large); then the socket is closed. */
-export function rawExchange(port: number, bytes: string | Buffer): Promise<string> {
+/**
+ * What the server answers to raw bytes (e.g. headers too large): the status line, or with `whole`
+ * everything until the server closes or 2 s of silence; then the socket is closed.
+ */
+export function rawExchange(port: number, bytes: string | Buffer, whole = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     let text = "";
+    let quiet: NodeJS.Timeout | undefined;
     const done = () => {
+      clearTimeout(quiet);
       socket.destroy();
       resolve(text);
     };
     socket.on("data", (part: Buffer) => {
       text += part.toString("latin1");
-      if (text.includes("\r\n")) done();
+      if (!whole && text.includes("\r\n")) done();
+      clearTimeout(quiet);
+      quiet = setTimeout(done, 2_000);
     });
     socket.on("error", (err) => (text.length > 0 ? done() : reject(err)));
     socket.on("close", done);

@@ -150,6 +150,39 @@ describe("size limits over real HTTP", { timeout: 120_000 }, () => {
     const health = await send(port, { method: "GET", path: "/healthz" });
     assert.equal(health.status, 200);
   });
+  it("answers 400 to malformed HTTP framing (smuggling, bad chunks, bad headers), storing nothing", async () => {
+    assert.ok(relay !== undefined);
+    const post = "POST /v1/auth/challenge HTTP/1.1\r\nHost: relay\r\n";
+    const framings: readonly (readonly [string, string])[] = [
+      [
+        "Content-Length with Transfer-Encoding",
+        `${post}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      ],
+      ["two Content-Lengths", `${post}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`],
+      [
+        "a bad chunk size",
+        `${post}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      ],
+      ["Transfer-Encoding: identity", `${post}Transfer-Encoding: identity\r\n\r\n`],
+      ["a NUL in a header", "GET /healthz HTTP/1.1\r\nHost: relay\r\nX-A: a\u0000b\r\n\r\n"],
+      ["a space before a header's colon", "GET /healthz HTTP/1.1\r\nHost: relay\r\nX-A : b\r\n\r\n"],
+      ["an obsolete folded header", "GET /healthz HTTP/1.1\r\nHost: relay\r\nX-A: b\r\n c\r\n\r\n"],
+      ["bare line feeds", "GET /healthz HTTP/1.1\nHost: relay\n\n"],
+      ["a garbage request line", "GARBAGE\r\n\r\n"],
+      ["an unknown HTTP version", "GET /healthz HTTP/9.9\r\nHost: relay\r\n\r\n"],
+    ];
+    const before = await relay.digest(FUZZ_DIGEST);
+    const shapes = new Set<string>();
+    for (const [what, bytes] of framings) {
+      const answer = await rawExchange(port, bytes, true);
+      assert.match(answer, /^HTTP\/1\.1 400 /, `${what}: ${JSON.stringify(answer.slice(0, 80))}`);
+      const body = answer.slice(answer.indexOf("\r\n\r\n") + 4);
+      shapes.add(codeOf(body) === undefined ? "not a wire error" : "a wire error");
+    }
+    console.log(`malformed framing: every answer 400, body ${[...shapes].join(" / ")}`);
+    assert.deepEqual(digestChanges(before, await relay.digest(FUZZ_DIGEST)), []);
+    assert.equal((await send(port, { method: "GET", path: "/healthz" })).status, 200);
+  });
 });
 
 function floodSuite(name: string, start: () => Promise<HostileRelay>): void {
