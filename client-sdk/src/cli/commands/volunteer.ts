@@ -361,19 +361,15 @@ const statusCommand: Command = {
   summary: "pseudonym, relay, campaign, what waits in the outbox, last sync",
   usage: "testigo volunteer status --dir DIR [--pin-file F] [--json]",
   help: [
-    "Works offline: like every unlock it first tries a short, silent outbox flush. With --json, prints",
-    "one document:",
+    "Works offline (it sends nothing: scripts use it to inspect the outbox). With --json, prints one document:",
     '{ "pseudonym", "relay", "campaign", "outbox": { "envelopes", "actas", "photos", "chunks", "refused", "kept" },',
     '  "lastSyncAt", "lastSuccessAt", "lastError", "notices" }   (times in ms since the epoch, or null)',
     "",
     PIN_HELP,
   ].join("\n"),
-  flags: { ...pinFlags, ...timeoutFlag, json: { type: "boolean" } },
+  flags: { ...pinFlags, json: { type: "boolean" } },
   async run(args, context) {
-    const budgetMs = timeoutMs(args, DEFAULT_FLUSH_TIMEOUT_S);
     const volunteer = await openVolunteer(args, context);
-    // Like every unlock: a short, silent outbox flush (see `unlock`).
-    await volunteer.flush(budgetMs);
     const status = await guarded(() => volunteer.status());
     if (booleanFlag(args, "json")) {
       context.stdout.write(`${JSON.stringify(status)}\n`);
