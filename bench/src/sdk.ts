@@ -15,7 +15,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type FetchOutput, fetchInbox, MemoryOutput, mintInvites } from "@testigo/client-sdk";
 import {
   BUCKET_SIZES,
   bucketFor,
@@ -28,6 +27,8 @@ import {
   randomBytes,
   sodium,
 } from "@testigo/protocol";
+// The SDK from its build, like the test-only helpers beside it: one copy of every type.
+import { type FetchOutput, fetchInbox, MemoryOutput, mintInvites } from "../../client-sdk/dist/coordinator/index.js";
 import { NodeFetchOutput } from "../../client-sdk/dist/coordinator/node-output.js";
 import { type TestCampaign, testCampaign } from "../../client-sdk/dist/coordinator/node-test-campaign.js";
 import { TestVolunteer } from "../../client-sdk/dist/coordinator/node-test-volunteer.js";
