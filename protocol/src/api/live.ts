@@ -35,6 +35,8 @@ export const LIVE_CLOSE = {
   goingAway: { code: 1001, reason: "going-away", retry: true },
   /** A binary frame: the protocol is JSON text frames only. */
   unsupportedData: { code: 1003, reason: "text-frames-only", retry: false },
+  /** A text frame that is not valid UTF-8 (closed by the WebSocket library itself, RFC 6455 §8.1). */
+  invalidUtf8: { code: 1007, reason: "invalid-utf8", retry: false },
   /** A frame that is not valid JSON or does not match `liveClientFrame`. */
   malformedFrame: { code: 1008, reason: "malformed-frame", retry: false },
   /** A frame larger than MAX_LIVE_CLIENT_FRAME_BYTES. */
