@@ -119,6 +119,41 @@ describe("LiveInbox", () => {
     );
   });
 
+  it("stop() lets the batch in progress finish and sends its acks before closing", async () => {
+    const acks: string[][] = [];
+    script = (socket) => {
+      socket.send(JSON.stringify({ type: "items", items: [item(4)] }));
+      socket.send(JSON.stringify({ type: "items", items: [item(5)] }));
+      socket.on("message", (data) => acks.push((JSON.parse(String(data)) as { cursors: string[] }).cursors));
+    };
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const seen: string[] = [];
+    let live: LiveInbox | undefined;
+    live = inbox({
+      onItems: async (items) => {
+        seen.push(...items.map((i) => i.cursor));
+        live?.stop(); // a signal arrives while the first batch is being written
+        await held;
+        return undefined;
+      },
+    });
+    let resolved = false;
+    const running = live.run().then(() => {
+      resolved = true;
+    });
+    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(resolved, false, "run() waits for the batch in progress");
+    release();
+    await running;
+    while (acks.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(seen, ["4-0"], "the next batch is not started");
+    assert.deepEqual(acks, [["4-0"]], "the finished batch is acked");
+  });
+
   it("reconnects after 4008 slow-consumer and 4503 store-unavailable, with a fresh token each time", async () => {
     connections = 0;
     const tokens: string[] = [];
