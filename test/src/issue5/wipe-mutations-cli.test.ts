@@ -39,7 +39,7 @@ import {
   volunteerCli,
 } from "./fixture.js";
 
-const RUNS = Number(process.env.WIPE_CLI_RUNS ?? 40);
+const RUNS = Number(process.env.WIPE_CLI_RUNS ?? 30);
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 0x7fffffff));
 /** Reports a sync may queue by itself: a security notice for a refused control message, a check-in when due. */
 const SELF_QUEUED: ReadonlySet<string> = new Set(["security-notice", "checkin"]);

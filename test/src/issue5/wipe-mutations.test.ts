@@ -145,11 +145,8 @@ describe("remote wipe: forged, replayed, expired, misdirected and mutated wipes 
   /** A copy of the phone's folder in memory, opened with the real PIN through a hostile relay. */
   async function hostilePhone() {
     const storage = new MemoryStorage();
-    const original = new Map<string, Uint8Array>();
     for (const name of readdirSync(phone.dir)) {
-      const content = new Uint8Array(readFileSync(join(phone.dir, name)));
-      original.set(name, content);
-      await storage.write(name, content);
+      await storage.write(name, new Uint8Array(readFileSync(join(phone.dir, name))));
     }
     const hostile = hostileRelay();
     const device = await sdk.Volunteer.open(storage, phone.pin, { transport: hostile.transport });
@@ -165,7 +162,7 @@ describe("remote wipe: forged, replayed, expired, misdirected and mutated wipes 
       for (const name of await storage.list("")) if (!baseline.has(name)) await storage.delete(name);
       for (const [name, content] of baseline) await storage.write(name, content);
     };
-    return { storage, hostile, device, snapshot, restore, original };
+    return { storage, hostile, device, snapshot, restore };
   }
 
   it("accepts a valid wipe through the same path (positive control)", async () => {

@@ -207,11 +207,9 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     const view = listed.find((v) => v.pseudonym === real.pseudonym);
     assert.equal(view?.wipe, "acknowledged");
     assert.equal(view?.revoked, true, "revoked (after the ack)");
-    const relayView = JSON.parse((await coordinatorCli("volunteers", "--json")).stdout) as {
-      pseudonym: string;
-      revoked: boolean | null;
-    }[];
-    assert.equal(relayView.find((v) => v.pseudonym === real.pseudonym)?.revoked, true);
+    // The relay's own list (not this device's registry) says revoked.
+    const relayList = await (await openCoordinator(coordinator)).client.listVolunteers();
+    assert.equal(relayList.volunteers.find((v) => v.pseudonym === real.pseudonym)?.revoked, true);
 
     // The relay refuses the erased identity's credential (a copy of its key, as a thief would hold).
     const stolen = new RelayClient(relay.url, {
