@@ -59,7 +59,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     work = mkdtempSync(join(tmpdir(), "testigo-issue5-erase-"));
     relay = await startLoggedRelay();
     coordinator = await initCoordinator(work, "coord", relay.url, relay.token);
-    codes = await invite(coordinator, 7);
+    codes = await invite(coordinator, 8);
     out = join(work, "out");
   });
 
@@ -299,5 +299,37 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     );
     const sync = await volunteerCli("sync", silentPhone, silentPhone.pinFile);
     assert.notEqual(sync.code, 0, "the revoked phone's sync is refused");
+  });
+
+  it("duress PIN with the relay down: erased at once, the alert goes out with the next sync as the real pseudonym", async () => {
+    const { phone, real } = await loadedPhone("offline-duress-phone", codes[7] as string, { duress: true });
+    await relay.stop();
+    let normal: Awaited<ReturnType<typeof volunteerCli>>;
+    let duress: Awaited<ReturnType<typeof volunteerCli>>;
+    try {
+      normal = await volunteerCli("unlock", phone, phone.pinFile, ["--timeout", "0"]);
+      duress = await volunteerCli("unlock", phone, phone.duressPinFile as string, ["--timeout", "0"]);
+      // Erased before anything reached the network.
+      await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
+    } finally {
+      await relay.restart();
+    }
+    assert.deepEqual(
+      { code: duress.code, stdout: duress.stdout, stderr: duress.stderr },
+      { code: normal.code, stdout: normal.stdout, stderr: normal.stderr },
+      "offline, the duress PIN prints and exits exactly like the PIN",
+    );
+    await fetchAll(coordinator, out);
+    const early = readReports(out).filter((r) => r.kind === "duress" && r.volunteer === real.pseudonym);
+    assert.equal(early.length, 0, "nothing could be sent while the relay was down");
+    const sync = await volunteerCli("sync", phone, phone.duressPinFile as string);
+    assert.equal(sync.code, 0, `the decoy's sync: ${sync.stdout} ${sync.stderr}`);
+    await fetchAll(coordinator, out);
+    assert.equal(
+      readReports(out).filter((r) => r.kind === "duress" && r.volunteer === real.pseudonym).length,
+      1,
+      "the pending duress report arrived, from the real pseudonym",
+    );
+    await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
   });
 });
