@@ -89,6 +89,8 @@ export function requireSessionFrom(
     const session = openSessionToken(token, keys.session);
     if (session === undefined || session.expiresAt <= ctx.clock()) throw errors.sessionInvalid();
     if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
+    // In memory, before any store access: a flood past the quota costs the store nothing.
+    await rateLimit(ctx, credentialBucket(session));
     if (session.role === "volunteer") {
       const volunteer = await ctx.store.getVolunteer(campaignId, session.principal);
       if (volunteer === undefined || volunteer.revoked) throw errors.revoked();
@@ -98,7 +100,6 @@ export function requireSessionFrom(
       if (campaign === undefined || !campaign.deviceIds.includes(session.principal))
         throw errors.forbidden("coordinator");
     }
-    await rateLimit(ctx, credentialBucket(session));
     request.session = session;
   };
 }
