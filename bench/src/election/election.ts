@@ -175,7 +175,7 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     }
     const nodes = relays.map((r) => r.url);
     const relayUrl = first.url;
-    log(`redis on ${redis.port}, relay nodes ${nodes.join(", ")}`);
+    log(`redis on port ${redis.port}, relay nodes on ports ${relays.map((r) => r.port).join(", ")}`);
 
     for (let i = 0; i < COORDINATORS; i++) {
       const child: Coordinator = new Child(`coordinator ${i}`, join(HERE, "coordinator-process.js"));
