@@ -12,6 +12,7 @@ import { MIN_KDF_LIMITS, parseKeySlotFile, unlockKeySlots } from "../crypto/key-
 import { NodeStorage } from "../storage/node-storage.js";
 import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
+import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { enroll } from "./enroll.js";
 import { WrongPin } from "./errors.js";
 import { KEY_SLOT_FILE } from "./records.js";
@@ -167,6 +168,50 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     scan(dir, { bytes: secretsOf(real, dataKey), strings: ["MARKER", identity.pseudonym] });
     await assertWrongPin(dir, PIN, 9);
     await assertWrongPin(dir, DURESS, 8);
+  });
+
+  it("remote wipe whose mailbox ack fails: the same run still erases", async () => {
+    const { dir, real, dataKey } = await device("wipe-ack-lost");
+    const identity = real.identity;
+    await coordinator.control({
+      pseudonym: identity.pseudonym,
+      encryptionKey: fromBase64url(identity.encryption.publicKey) ?? new Uint8Array(),
+    });
+    const failAck: HttpTransport = async (request) => {
+      if (request.url.endsWith("/mailbox/ack")) throw new TypeError("fetch failed");
+      return fetchTransport(request);
+    };
+    const opened = await Volunteer.open(await NodeStorage.open(dir), PIN, { transport: failAck });
+    const result = await opened.sync({ budgetMs: 200, ...noWait });
+    assert.equal(result.wiped, true);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: [identity.pseudonym] });
+    await assertWrongPin(dir, PIN, 9);
+  });
+
+  it("remote wipe acked but the process dies before the erase: the next open erases", async () => {
+    const { dir, real, dataKey } = await device("wipe-killed");
+    const identity = real.identity;
+    await coordinator.control({
+      pseudonym: identity.pseudonym,
+      encryptionKey: fromBase64url(identity.encryption.publicKey) ?? new Uint8Array(),
+    });
+    // The ack reaches the relay, then the run never continues (the process "was killed").
+    let acked: () => void = () => undefined;
+    const ackDone = new Promise<void>((resolve) => {
+      acked = resolve;
+    });
+    const dies: HttpTransport = async (request) => {
+      const response = await fetchTransport(request);
+      if (!request.url.endsWith("/mailbox/ack")) return response;
+      acked();
+      return new Promise<never>(() => undefined);
+    };
+    const doomed = await Volunteer.open(await NodeStorage.open(dir), PIN, { transport: dies });
+    void doomed.sync({ budgetMs: 5_000, ...noWait });
+    await ackDone;
+    // The relay no longer holds the wipe; the device must still erase on the next unlock.
+    await assertWrongPin(dir, PIN, 9);
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: [identity.pseudonym] });
   });
 
   it("forged, replayed, expired and misdirected wipes erase nothing; the refused ones are reported", async () => {

@@ -121,6 +121,12 @@ export const mailboxRecord = z.strictObject({
    */
   lastCounters: z.record(shortId, z.number().int().nonnegative()).optional(),
   received: z.array(receivedControl),
+  /**
+   * The counter of a verified wipe not yet executed: written in the same atomic write as the
+   * counters, before the mailbox ack, so a lost ack or a crash before the erase cannot cancel the
+   * wipe (the next open or sync erases first).
+   */
+  pendingWipe: z.number().int().nonnegative().optional(),
 });
 export type MailboxRecord = z.infer<typeof mailboxRecord>;
 

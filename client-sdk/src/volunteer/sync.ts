@@ -358,10 +358,14 @@ async function readMailbox(
     if (payload.kind === "wipe") wipe = payload;
   }
   if (controls.length > 0) {
+    // One atomic write: the counters and, for a wipe, the pending wipe that the next open or sync
+    // executes if this run never gets to the erase (lost ack, crash, killed process).
+    const pendingWipe = wipe?.counter ?? mailbox.pendingWipe;
     await store.putMailbox({
       lastCounter,
       lastCounters: Object.fromEntries(lastCounters),
       received: [...mailbox.received, ...controls].slice(-MAX_RECEIVED_KEPT),
+      ...(pendingWipe === undefined ? {} : { pendingWipe }),
     });
   }
   // Queued before the ack: once acked, the refused message is gone from the relay.

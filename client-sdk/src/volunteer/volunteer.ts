@@ -82,6 +82,12 @@ export class Volunteer {
   static async open(storage: DeviceStorage, pin: string, options: VolunteerOptions = {}): Promise<Volunteer> {
     const opened = await unlockDevice(storage, pin);
     const store = new VolunteerStore(opened.store);
+    if ((await store.mailbox()).pendingWipe !== undefined) {
+      // A verified wipe an earlier run did not finish (lost ack, crash): erase now, offline. The
+      // PIN then fails like a wrong PIN on a fresh device, which is what the unlock answers.
+      await eraseDevice(storage);
+      await unlockDevice(storage, pin);
+    }
     const duress = await takeDuress(storage, store, opened.slot, (options.now ?? Date.now)());
     return new Volunteer(storage, store, await store.identity(), opened.slot, options, duress);
   }
@@ -163,15 +169,30 @@ export class Volunteer {
       maxDelayMs: DEFAULT_MAX_DELAY_MS,
     };
     if (this.duress !== undefined) return this.sendPendingDuress(this.duress, retry);
-    await this.checkinIfDue();
     const client = this.client();
+    const pending = (await this.store.mailbox()).pendingWipe;
+    if (pending !== undefined) {
+      await executeWipe(this.storage, this.store, client, { counter: pending }, retry);
+      return {
+        envelopesSent: 0,
+        photosSent: 0,
+        chunksSent: 0,
+        refused: [],
+        controls: [],
+        securityNotices: [],
+        wiped: true,
+      };
+    }
+    await this.checkinIfDue();
     const result = await syncOutbox(this.store, {
       client,
       retry,
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     });
-    if (result.wipe !== undefined) {
-      await executeWipe(this.storage, this.store, client, result.wipe, retry);
+    // Recorded by the mailbox read before its ack: set even when the ack (and so the run) failed.
+    const wipe = (await this.store.mailbox()).pendingWipe;
+    if (wipe !== undefined) {
+      await executeWipe(this.storage, this.store, client, { counter: wipe }, retry);
       return { ...result, wiped: true };
     }
     return result;

@@ -15,7 +15,7 @@ export async function executeWipe(
   storage: DeviceStorage,
   store: VolunteerStore,
   client: RelayClient,
-  wipe: Extract<ControlPayload, { kind: "wipe" }>,
+  wipe: Pick<Extract<ControlPayload, { kind: "wipe" }>, "counter">,
   retry: RetryPolicy,
 ): Promise<boolean> {
   let acked = false;
