@@ -1,6 +1,14 @@
 // Builds the relay's fastify application. It NEVER listens: main.ts does, and tests use inject().
-import { LIVE_INBOX_ROUTE } from "@testigo/protocol";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, LogController } from "fastify";
+import { type ServerOptions, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import { LIVE_INBOX_ROUTE, type RelayErrorCode } from "@testigo/protocol";
+import Fastify, {
+  type ConnectionError,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from "fastify";
 import type { AppConfig } from "./config/config.js";
 import type { Clock, RelayContext } from "./context.js";
 import { errors, toWireError } from "./errors.js";
@@ -31,9 +39,64 @@ export interface AppDeps {
   /** Shared with main.ts so it can report counts; a fresh one by default. */
   readonly metrics?: Metrics;
   /** Server timeouts (main.ts passes the configured ones; inject() ignores them). */
-  readonly timeouts?: { readonly connectionMs: number; readonly requestMs: number; readonly keepAliveMs: number };
+  readonly timeouts?: {
+    readonly connectionMs: number;
+    readonly requestMs: number;
+    readonly keepAliveMs: number;
+    /** Time a client has to send its headers (slowloris); at most requestMs. */
+    readonly headersMs?: number;
+  };
   /** PEM certificate and key: serve HTTPS and WSS directly (run-relay.ts reads the files). */
   readonly tls?: { readonly cert: Uint8Array; readonly key: Uint8Array };
+}
+
+/**
+ * Node enforces headersTimeout and requestTimeout only when it checks its connections, every
+ * `connectionsCheckingInterval` (30 s by default): a slow client would live that long whatever
+ * the timeouts. Checking every second (or more often for very short timeouts) closes it promptly.
+ */
+function nodeServerOptions(timeouts: AppDeps["timeouts"]): ServerOptions {
+  if (timeouts === undefined) return {};
+  const headersMs = Math.min(timeouts.headersMs ?? timeouts.requestMs, timeouts.requestMs);
+  return {
+    requestTimeout: timeouts.requestMs,
+    headersTimeout: headersMs,
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersMs / 2))),
+  };
+}
+
+/** What a client whose request never got parsed (bad framing, huge headers, too slow) receives. */
+const CLIENT_ERRORS = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: "HEADERS_TOO_LARGE",
+    message: "the request's headers are too large (16 KiB at most); send fewer or shorter headers",
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: "REQUEST_TIMEOUT",
+    message: "the request was not received in time; send it again, whole and promptly",
+  },
+} as const satisfies Record<string, { status: number; code: RelayErrorCode; message: string }>;
+
+const FRAMING_ERROR = {
+  status: 400,
+  code: "MALFORMED_REQUEST",
+  message: "the request is not valid HTTP/1.1 (bad framing, header or method); fix the client",
+} as const satisfies { status: number; code: RelayErrorCode; message: string };
+
+/** Answers with the documented error body, then closes (the connection's state is unknown). */
+function clientErrorHandler(err: ConnectionError, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const answer = CLIENT_ERRORS[err.code as keyof typeof CLIENT_ERRORS] ?? FRAMING_ERROR;
+  const body = JSON.stringify({ error: { code: answer.code, message: answer.message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
@@ -44,7 +107,15 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     bodyLimit: config.jsonBodyLimit,
     trustProxy: false,
     return503OnClosing: true,
-    ...(deps.tls === undefined ? {} : { https: { cert: Buffer.from(deps.tls.cert), key: Buffer.from(deps.tls.key) } }),
+    ...(deps.tls === undefined
+      ? { http: nodeServerOptions(deps.timeouts) }
+      : {
+          https: {
+            cert: Buffer.from(deps.tls.cert),
+            key: Buffer.from(deps.tls.key),
+            ...nodeServerOptions(deps.timeouts),
+          },
+        }),
     ...(deps.timeouts === undefined
       ? {}
       : {
@@ -52,6 +123,7 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
           requestTimeout: deps.timeouts.requestMs,
           keepAliveTimeout: deps.timeouts.keepAliveMs,
         }),
+    clientErrorHandler,
     // A malformed URL never reaches a route: answer it like any other bad input.
     frameworkErrors: (err, _request, reply) => {
       const mapped = toWireError(err);

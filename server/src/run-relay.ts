@@ -163,6 +163,8 @@ export async function runRelay(argv: readonly string[], io: RelayIo = {}): Promi
           connectionMs: config.requestTimeoutMs,
           requestMs: config.requestTimeoutMs,
           keepAliveMs: config.keepAliveTimeoutMs,
+          // Slowloris: headers must arrive quickly; the whole request within requestTimeoutMs.
+          headersMs: config.headersTimeoutMs,
         },
       },
     );
@@ -172,8 +174,6 @@ export async function runRelay(argv: readonly string[], io: RelayIo = {}): Promi
     await opened.store.close();
     return EXIT_FAILURE;
   }
-  // Slowloris: headers must arrive quickly; the whole request within requestTimeoutMs.
-  app.server.headersTimeout = config.headersTimeoutMs;
 
   const signals = io.stopSignal === undefined ? signalPromise() : undefined;
   try {
