@@ -170,6 +170,28 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assertWrongPin(dir, DURESS, 8);
   });
 
+  it("a permanent relay refusal of the duress report keeps it for the next sync", async () => {
+    const { dir, real } = await device("duress-refused");
+    const refuse: HttpTransport = async (request) => {
+      if (request.method === "POST" && request.url.endsWith("/envelopes")) {
+        const body = JSON.stringify({ error: { code: "PAYLOAD_TOO_LARGE", message: "refused by the test" } });
+        return { status: 413, headers: { "content-type": "application/json" }, body: new TextEncoder().encode(body) };
+      }
+      return fetchTransport(request);
+    };
+    const refused = await Volunteer.open(await NodeStorage.open(dir), DURESS, { transport: refuse });
+    assert.equal((await refused.flush(1_000))?.envelopesSent, 0);
+    assert.deepEqual((await coordinator.fetch()).messages, []);
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["duress"],
+    );
+    assert.equal(senders[0], real.identity.signing.publicKey);
+  });
+
   it("remote wipe whose mailbox ack fails: the same run still erases", async () => {
     const { dir, real, dataKey } = await device("wipe-ack-lost");
     const identity = real.identity;

@@ -211,9 +211,9 @@ export async function sendDuress(payload: CapsulePayload, options: SendDuressOpt
     try {
       await call(() => client.submitEnvelope(fromBase64url(sealed.envelope) ?? new Uint8Array()));
     } catch (error) {
-      // CONFLICT: an earlier copy (same random id, sealed before a crash) was accepted.
-      if (!(error instanceof RelayRefused) || error.shouldRetry()) throw error;
-      if (error.code !== "CONFLICT") return true;
+      // CONFLICT: an earlier copy (same random id, sealed before a crash) was accepted. Any other
+      // refusal is thrown to the catch below, which keeps the capsule (unless REVOKED).
+      if (!(error instanceof RelayRefused) || error.code !== "CONFLICT") throw error;
     }
     try {
       const slots = await call(() => client.readMailbox());
@@ -223,7 +223,9 @@ export async function sendDuress(payload: CapsulePayload, options: SendDuressOpt
     }
     return true;
   } catch (error) {
-    if (error instanceof TransportError) return !error.shouldRetry() && error instanceof RelayRefused;
+    // Settled only when the report can never go: the identity was revoked. Any other refusal
+    // (even a permanent one) keeps the capsule for the next sync, never discarding the report.
+    if (error instanceof TransportError) return error instanceof RelayRefused && error.code === "REVOKED";
     return false;
   } finally {
     signingKey.fill(0);
