@@ -61,6 +61,12 @@ export async function rateLimit(ctx: RelayContext, key: string, capacity?: numbe
   }
 }
 
+/** One token from the session's credential bucket: coordinator devices have their own, larger quota. */
+export function rateLimitSession(ctx: RelayContext, session: SessionClaims): Promise<void> {
+  const quota = session.role === "coordinator" ? ctx.config.rateLimit.coordinator : undefined;
+  return rateLimit(ctx, credentialBucket(session), quota?.capacity, quota?.refillPerSecond);
+}
+
 /** The campaign id in the path, checked (routes under /v1/campaigns/:campaignId). */
 function pathCampaign(request: FastifyRequest): string {
   const params = request.params as { campaignId?: unknown };
@@ -90,7 +96,7 @@ export function requireSessionFrom(
     if (session === undefined || session.expiresAt <= ctx.clock()) throw errors.sessionInvalid();
     if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
     // In memory, before any store access: a flood past the quota costs the store nothing.
-    await rateLimit(ctx, credentialBucket(session));
+    await rateLimitSession(ctx, session);
     if (session.role === "volunteer") {
       const volunteer = await ctx.store.getVolunteer(campaignId, session.principal);
       if (volunteer === undefined || volunteer.revoked) throw errors.revoked();

@@ -14,9 +14,11 @@ import { HOUR_MS } from "./time.js";
 
 export const RELAY_USAGE = `usage: testigo relay [--host 127.0.0.1] [--port 8787] [--data DIR]
                      [--redis URL | --redis-cluster URL,URL,...] [--tls-cert F --tls-key F] [--log-level LEVEL]
+                     [--coordinator-rate-capacity N] [--coordinator-rate-refill-per-second N]
 Environment: TESTIGO_HOST, TESTIGO_PORT, TESTIGO_DATA, TESTIGO_REDIS, TESTIGO_REDIS_CLUSTER,
 TESTIGO_RELAY_TOKEN (the operator's registration token), TESTIGO_LOG_LEVEL, TESTIGO_RATE_CAPACITY,
-TESTIGO_RATE_REFILL_PER_SECOND, TESTIGO_JSON_BODY_LIMIT, TESTIGO_REQUEST_TIMEOUT_MS. Flags win.`;
+TESTIGO_RATE_REFILL_PER_SECOND, TESTIGO_COORDINATOR_RATE_CAPACITY,
+TESTIGO_COORDINATOR_RATE_REFILL_PER_SECOND, TESTIGO_JSON_BODY_LIMIT, TESTIGO_REQUEST_TIMEOUT_MS. Flags win.`;
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -50,6 +52,8 @@ export function parseRelayFlags(argv: readonly string[]): Partial<RawSettings> &
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "log-level": { type: "string" },
+        "coordinator-rate-capacity": { type: "string" },
+        "coordinator-rate-refill-per-second": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -69,6 +73,8 @@ export function parseRelayFlags(argv: readonly string[]): Partial<RawSettings> &
   set("tlsCert", text("tls-cert"));
   set("tlsKey", text("tls-key"));
   set("logLevel", text("log-level"));
+  set("coordinatorRateCapacity", text("coordinator-rate-capacity"));
+  set("coordinatorRateRefillPerSecond", text("coordinator-rate-refill-per-second"));
   if (values.help === true) flags.help = true;
   return flags;
 }

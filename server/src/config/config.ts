@@ -12,11 +12,21 @@ export interface AppConfig {
   readonly rateLimit: {
     readonly capacity: number;
     readonly refillPerSecond: number;
+    /**
+     * Coordinator devices' own bucket (they drain a whole campaign's inbox and photos): larger
+     * than a volunteer's. When absent, coordinators get the volunteer quota above.
+     */
+    readonly coordinator?: RateQuota;
     /** How often bucket levels are merged into the store (default 10 s; tests shrink it). */
     readonly mergeIntervalMs?: number;
   };
   /** Live inbox limits; defaults in LIVE_DEFAULTS (tests shrink them). */
   readonly live?: Partial<LiveLimits>;
+}
+
+export interface RateQuota {
+  readonly capacity: number;
+  readonly refillPerSecond: number;
 }
 
 export interface LiveLimits {
@@ -52,7 +62,7 @@ export interface RelayConfig {
   readonly relayToken: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   readonly jsonBodyLimit: number;
-  readonly rateLimit: { readonly capacity: number; readonly refillPerSecond: number };
+  readonly rateLimit: { readonly capacity: number; readonly refillPerSecond: number; readonly coordinator: RateQuota };
   readonly requestTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -66,6 +76,8 @@ export const DEFAULTS = {
   jsonBodyLimit: 256 * 1024,
   rateCapacity: 120,
   rateRefillPerSecond: 10,
+  coordinatorRateCapacity: 1_200,
+  coordinatorRateRefillPerSecond: 100,
   requestTimeoutMs: 30_000,
 } as const;
 
@@ -102,6 +114,8 @@ const settings = z
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default(DEFAULTS.logLevel),
     rateCapacity: intText(1, 1_000_000).optional(),
     rateRefillPerSecond: intText(1, 1_000_000).optional(),
+    coordinatorRateCapacity: intText(1, 1_000_000).optional(),
+    coordinatorRateRefillPerSecond: intText(1, 1_000_000).optional(),
     jsonBodyLimit: intText(1024, 16 * 1024 * 1024).optional(),
     requestTimeoutMs: intText(1000, 600_000).optional(),
   })
@@ -130,6 +144,8 @@ const FLAG_NAMES: Readonly<Record<keyof RawSettings, string>> = {
   logLevel: "--log-level",
   rateCapacity: "",
   rateRefillPerSecond: "",
+  coordinatorRateCapacity: "--coordinator-rate-capacity",
+  coordinatorRateRefillPerSecond: "--coordinator-rate-refill-per-second",
   jsonBodyLimit: "",
   requestTimeoutMs: "",
 };
@@ -182,6 +198,10 @@ export function loadConfig(raw: RawSettings): RelayConfig {
     rateLimit: {
       capacity: v.rateCapacity ?? DEFAULTS.rateCapacity,
       refillPerSecond: v.rateRefillPerSecond ?? DEFAULTS.rateRefillPerSecond,
+      coordinator: {
+        capacity: v.coordinatorRateCapacity ?? DEFAULTS.coordinatorRateCapacity,
+        refillPerSecond: v.coordinatorRateRefillPerSecond ?? DEFAULTS.coordinatorRateRefillPerSecond,
+      },
     },
     requestTimeoutMs,
     // Slowloris: a client must send its headers quickly, and the whole request within requestTimeoutMs.
@@ -194,7 +214,14 @@ export function loadConfig(raw: RawSettings): RelayConfig {
 export function appConfig(overrides: Partial<AppConfig> & { registrationToken: string }): AppConfig {
   return {
     jsonBodyLimit: DEFAULTS.jsonBodyLimit,
-    rateLimit: { capacity: DEFAULTS.rateCapacity, refillPerSecond: DEFAULTS.rateRefillPerSecond },
+    rateLimit: {
+      capacity: DEFAULTS.rateCapacity,
+      refillPerSecond: DEFAULTS.rateRefillPerSecond,
+      coordinator: {
+        capacity: DEFAULTS.coordinatorRateCapacity,
+        refillPerSecond: DEFAULTS.coordinatorRateRefillPerSecond,
+      },
+    },
     ...overrides,
   };
 }

@@ -14,6 +14,8 @@ export interface RawSettings {
   logLevel: string | undefined;
   rateCapacity: string | undefined;
   rateRefillPerSecond: string | undefined;
+  coordinatorRateCapacity: string | undefined;
+  coordinatorRateRefillPerSecond: string | undefined;
   jsonBodyLimit: string | undefined;
   requestTimeoutMs: string | undefined;
 }
@@ -31,6 +33,8 @@ export const ENV_NAMES: Readonly<Record<keyof RawSettings, string>> = {
   logLevel: "TESTIGO_LOG_LEVEL",
   rateCapacity: "TESTIGO_RATE_CAPACITY",
   rateRefillPerSecond: "TESTIGO_RATE_REFILL_PER_SECOND",
+  coordinatorRateCapacity: "TESTIGO_COORDINATOR_RATE_CAPACITY",
+  coordinatorRateRefillPerSecond: "TESTIGO_COORDINATOR_RATE_REFILL_PER_SECOND",
   jsonBodyLimit: "TESTIGO_JSON_BODY_LIMIT",
   requestTimeoutMs: "TESTIGO_REQUEST_TIMEOUT_MS",
 };
@@ -52,6 +56,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): RawSettings {
     logLevel: get("logLevel"),
     rateCapacity: get("rateCapacity"),
     rateRefillPerSecond: get("rateRefillPerSecond"),
+    coordinatorRateCapacity: get("coordinatorRateCapacity"),
+    coordinatorRateRefillPerSecond: get("coordinatorRateRefillPerSecond"),
     jsonBodyLimit: get("jsonBodyLimit"),
     requestTimeoutMs: get("requestTimeoutMs"),
   };

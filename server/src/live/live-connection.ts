@@ -14,7 +14,7 @@ import {
   type SessionClaims,
 } from "@testigo/protocol";
 import type { RawData, WebSocket } from "ws";
-import { credentialBucket, rateLimit } from "../auth.js";
+import { rateLimitSession } from "../auth.js";
 import type { LiveLimits } from "../config/config.js";
 import type { RelayContext } from "../context.js";
 import { RelayError } from "../errors.js";
@@ -222,7 +222,7 @@ export class LiveConnection implements InboxWaker {
     const { ctx, session } = this.#deps;
     try {
       // Acks write to the store: they count against the credential's rate limit like HTTP acks.
-      await rateLimit(ctx, credentialBucket(session));
+      await rateLimitSession(ctx, session);
       const count = await ctx.store.ackInbox(session.campaignId, session.principal, cursors);
       ctx.metrics.count("inbox_items_acked", count);
       ctx.metrics.count("live_items_acked", count);
