@@ -14,7 +14,7 @@ import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { enroll } from "./enroll.js";
-import { WrongPin } from "./errors.js";
+import { VolunteerError, WrongPin } from "./errors.js";
 import { KEY_SLOT_FILE } from "./records.js";
 import { type TestCoordinator, testCoordinator } from "./test-coordinator.js";
 import { panic, Volunteer } from "./volunteer.js";
@@ -190,6 +190,20 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       ["duress"],
     );
     assert.equal(senders[0], real.identity.signing.publicKey);
+  });
+
+  it("a device the coordinators revoked at the relay erases itself at its next sync", async () => {
+    const { dir, real, dataKey } = await device("revoked");
+    await real.report("MARKER-TABLE-9", "MARKER-TEXT queued before the revocation");
+    await coordinator.client.revokeVolunteer(real.identity.pseudonym);
+    const opened = await Volunteer.open(await NodeStorage.open(dir), PIN);
+    await assert.rejects(opened.sync({ budgetMs: 5_000, ...noWait }), (error: unknown) => {
+      assert.ok(error instanceof VolunteerError);
+      assert.equal(error.code, "NOT_ENROLLED");
+      return true;
+    });
+    scan(dir, { bytes: secretsOf(real, dataKey), strings: ["MARKER", real.identity.pseudonym] });
+    await assertWrongPin(dir, PIN, 9);
   });
 
   it("remote wipe whose mailbox ack fails: the same run still erases", async () => {

@@ -31,6 +31,7 @@ import {
 import { RelayRefused, TransportError } from "../transport/errors.js";
 import type { RelayClient } from "../transport/relay-client.js";
 import { type RefusalReason, refusalReason } from "./control-refusal.js";
+import { eraseDevice } from "./device.js";
 import { VolunteerError } from "./errors.js";
 import { isPending, loadOutbox, queueMessage } from "./outbox.js";
 import type { EnvelopeItem, OutboxItem, PhotoItem, ReceivedControl } from "./records.js";
@@ -100,6 +101,15 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
       if (error instanceof TransportError && error.shouldRetry()) {
         unreachable = error.message;
         throw new Stop();
+      }
+      if (error instanceof RelayRefused && error.code === "REVOKED") {
+        // The coordinators revoked this identity (e.g. a wipe ordered while the phone was offline
+        // reached its deadline): erase like the wipe would have (spec duress-and-wipe.md).
+        await eraseDevice(store.records.storage);
+        throw new VolunteerError(
+          "NOT_ENROLLED",
+          "the coordinators revoked this device, so it erased itself: ask your coordinator for a new invite",
+        );
       }
       if (error instanceof RelayRefused && CREDENTIAL_REFUSALS.has(error.code)) {
         throw new VolunteerError(
