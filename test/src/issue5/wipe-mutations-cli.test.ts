@@ -12,32 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { CoordinatorDevice } from "@testigo/client-sdk";
-import { generateSigningKeyPair, initSodium } from "@testigo/protocol";
+import { initSodium } from "@testigo/protocol";
 import fc from "fast-check";
-import {
-  type CoordinatorDevice as CoordinatorFolder,
-  fetchAll,
-  initCoordinator,
-  invite,
-  joinCoordinator,
-  marker,
-  photoFile,
-  readReports,
-} from "../helpers/campaign.js";
-import { testigoOk } from "../helpers/cli.js";
-import { syntheticPhoto } from "../helpers/photos.js";
+import { type CoordinatorDevice as CoordinatorFolder, fetchAll, readReports } from "../helpers/campaign.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
 import { type BadWipe, badWipe, buildWipe, type WipeContext } from "./bad-wipes.js";
 import { type DeviceSnapshot, diffSnapshots, folderFiles, snapshotDevice } from "./device-state.js";
-import {
-  bytes,
-  enrollVolunteer,
-  identityOf,
-  openCoordinator,
-  postNotice,
-  type Volunteer5,
-  volunteerCli,
-} from "./fixture.js";
+import { type Volunteer5, volunteerCli } from "./fixture.js";
+import { wipeTarget } from "./wipe-target.js";
 
 const RUNS = Number(process.env.WIPE_CLI_RUNS ?? 30);
 const SEED = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 0x7fffffff));
@@ -59,61 +41,12 @@ describe("remote wipe: bad wipes in the real mailbox, read by `testigo volunteer
     await initSodium();
     work = mkdtempSync(join(tmpdir(), "testigo-issue5-wipes-cli-"));
     relay = await startLoggedRelay();
-    const first = await initCoordinator(work, "coord-1", relay.url, relay.token);
-    coordinator = first;
-    const second = await joinCoordinator(work, "coord-2", relay.url, first);
-    const [code, otherCode] = await invite(first, 2);
-    phone = await enrollVolunteer(work, "phone", code as string, { keepSent: true });
-    const other = await enrollVolunteer(work, "other-phone", otherCode as string);
-    await testigoOk([
-      "volunteer",
-      "report",
-      "--dir",
-      phone.dir,
-      "--table",
-      marker(),
-      "--text",
-      marker(),
-      "--pin-file",
-      phone.pinFile,
-    ]);
-    const photo = syntheticPhoto(40_000);
-    const file = photoFile(join(work, "camera"), "acta.jpg", photo.bytes, photo.exifMarker);
-    await testigoOk([
-      "volunteer",
-      "acta",
-      "--dir",
-      phone.dir,
-      "--table",
-      marker(),
-      "--pin-file",
-      phone.pinFile,
-      file.path,
-    ]);
-    const me = await identityOf(phone.dir, phone.pin);
-    const otherIdentity = await identityOf(other.dir, other.pin);
-    const devices = [await openCoordinator(first), await openCoordinator(second)] as const;
-    poster = devices[0];
-    const to = { pseudonym: phone.pseudonym, encryptionKey: bytes(me.encryption.publicKey) };
-    const base = Date.now() - 60_000;
-    const counters = [
-      await postNotice(devices[0], to, base, "first"),
-      await postNotice(devices[1], to, base + 7, "second"),
-    ];
+    const target = await wipeTarget(work, relay);
+    ({ phone, coordinator, ctx } = target);
+    poster = target.devices[0];
+    const counters = target.counters;
     const synced = await volunteerCli("sync", phone, phone.pinFile, ["--json"]);
     assert.equal(synced.code, 0, synced.stderr);
-    ctx = {
-      campaignId: me.campaignId,
-      me: to,
-      other: { pseudonym: other.pseudonym, encryptionKey: bytes(otherIdentity.encryption.publicKey) },
-      signers: devices.map((device, i) => ({
-        deviceId: device.config.deviceId,
-        signing: device.deviceKeys.signing,
-        lastCounter: counters[i] as number,
-      })),
-      outsider: generateSigningKeyPair(),
-      now: Date.now,
-    };
     baseline = await snapshotDevice(folderFiles(phone.dir), phone.pin);
     const mailbox = JSON.parse(baseline.profile?.records.get("mailbox")?.toString("utf8") ?? "{}") as {
       lastCounters?: Record<string, number>;

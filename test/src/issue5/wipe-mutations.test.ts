@@ -12,23 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { MemoryStorage, volunteer as sdk } from "@testigo/client-sdk";
-import {
-  CONTROL_MESSAGE_BYTES,
-  controlSignersOf,
-  DecryptionFailed,
-  generateSigningKeyPair,
-  initSodium,
-  openControl,
-} from "@testigo/protocol";
+import { CONTROL_MESSAGE_BYTES, controlSignersOf, DecryptionFailed, initSodium, openControl } from "@testigo/protocol";
 import fc from "fast-check";
-import { initCoordinator, invite, joinCoordinator, marker, photoFile } from "../helpers/campaign.js";
 import { testigoOk } from "../helpers/cli.js";
-import { syntheticPhoto } from "../helpers/photos.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
 import { type BadWipe, badWipe, buildWipe, type WipeContext } from "./bad-wipes.js";
 import { diffSnapshots, snapshotDevice, storageFiles } from "./device-state.js";
-import { bytes, enrollVolunteer, identityOf, openCoordinator, postNotice, type Volunteer5 } from "./fixture.js";
+import { bytes, type Volunteer5 } from "./fixture.js";
 import { hostileRelay } from "./hostile-relay.js";
+import { wipeTarget } from "./wipe-target.js";
 
 /** Bad wipes through the device's control-message check (the step the mailbox reader runs on every slot). */
 const RUNS = Number(process.env.WIPE_RUNS ?? 10_000);
@@ -75,66 +67,14 @@ describe("remote wipe: forged, replayed, expired, misdirected and mutated wipes 
     await initSodium();
     work = mkdtempSync(join(tmpdir(), "testigo-issue5-wipes-"));
     relay = await startLoggedRelay();
-    const first = await initCoordinator(work, "coord-1", relay.url, relay.token);
-    const second = await joinCoordinator(work, "coord-2", relay.url, first);
-    const [code, otherCode] = await invite(first, 2);
-    phone = await enrollVolunteer(work, "phone", code as string, { keepSent: true });
-    const other = await enrollVolunteer(work, "other-phone", otherCode as string);
-    // Data the wipes must not erase: a report and an acta, kept on the device after sending.
-    await testigoOk([
-      "volunteer",
-      "report",
-      "--dir",
-      phone.dir,
-      "--table",
-      marker(),
-      "--text",
-      marker(),
-      "--pin-file",
-      phone.pinFile,
-    ]);
-    const photo = syntheticPhoto(40_000);
-    const file = photoFile(join(work, "camera"), "acta.jpg", photo.bytes, photo.exifMarker);
-    await testigoOk([
-      "volunteer",
-      "acta",
-      "--dir",
-      phone.dir,
-      "--table",
-      marker(),
-      "--pin-file",
-      phone.pinFile,
-      file.path,
-    ]);
-
-    // One accepted notice from each roster device: the device now holds a last counter per signer.
-    const me = await identityOf(phone.dir, phone.pin);
-    const otherIdentity = await identityOf(other.dir, other.pin);
-    const devices = [await openCoordinator(first), await openCoordinator(second)] as const;
-    const to = { pseudonym: phone.pseudonym, encryptionKey: bytes(me.encryption.publicKey) };
-    const base = Date.now() - 60_000;
-    const counters = [
-      await postNotice(devices[0], to, base, "first"),
-      await postNotice(devices[1], to, base + 7, "second"),
-    ];
+    const target = await wipeTarget(work, relay);
+    phone = target.phone;
+    ctx = target.ctx;
     await testigoOk(["volunteer", "sync", "--dir", phone.dir, "--pin-file", phone.pinFile]);
     const status = JSON.parse(
       (await testigoOk(["volunteer", "status", "--dir", phone.dir, "--pin-file", phone.pinFile, "--json"])).stdout,
     ) as { notices: number };
     assert.equal(status.notices, 2, "the device accepted both baseline notices");
-
-    ctx = {
-      campaignId: me.campaignId,
-      me: to,
-      other: { pseudonym: other.pseudonym, encryptionKey: bytes(otherIdentity.encryption.publicKey) },
-      signers: devices.map((device, i) => ({
-        deviceId: device.config.deviceId,
-        signing: device.deviceKeys.signing,
-        lastCounter: counters[i] as number,
-      })),
-      outsider: generateSigningKeyPair(),
-      now: Date.now,
-    };
   });
 
   after(async () => {
