@@ -88,8 +88,22 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
           ctx.metrics.count("enrollments");
           void reply.code(201);
           return { pseudonym };
-        case "unknown":
+        case "unknown": {
+          // A retry after a lost answer: the invite is burned, but these exact keys (the
+          // signature proves the caller holds them) are enrolled and not revoked. Same answer
+          // as the first time, nothing written, and no invite-to-pseudonym link is ever stored.
+          const enrolled = await ctx.store.getVolunteer(campaignId, pseudonym);
+          if (
+            enrolled !== undefined &&
+            !enrolled.revoked &&
+            enrolled.signingKey === body.signingKey &&
+            enrolled.encryptionKey === body.encryptionKey
+          ) {
+            void reply.code(201);
+            return { pseudonym };
+          }
           throw inviteInvalid();
+        }
         case "pseudonym-taken":
           throw new RelayError(
             "ALREADY_ENROLLED",
