@@ -9,8 +9,10 @@ import { runAndWriteRelayBench } from "./relay.js";
 await runAndWriteCryptoBench();
 process.stdout.write(await runAndWriteRelayBench());
 
-// sdk.js runs its benchmark when loaded, so it gets its own process (as `node bench/dist/sdk.js`).
-const sdk = spawnSync(process.execPath, [resolve(dirname(fileURLToPath(import.meta.url)), "sdk.js")], {
-  stdio: "inherit",
-});
-if (sdk.status !== 0) process.exitCode = sdk.status ?? 1;
+// The SDK benchmarks run when loaded, so each gets its own process (as `node bench/dist/<name>`).
+for (const script of ["sdk-volunteer.js", "sdk.js"]) {
+  const run = spawnSync(process.execPath, [resolve(dirname(fileURLToPath(import.meta.url)), script)], {
+    stdio: "inherit",
+  });
+  if (run.status !== 0) process.exitCode = run.status ?? 1;
+}
