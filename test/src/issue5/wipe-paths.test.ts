@@ -38,6 +38,23 @@ import {
 
 /** Exit code of a wrong PIN (docs/cli-volunteer.md). */
 const EXIT_WRONG_SECRET = 5;
+
+/** The relay refuses a wiped or revoked identity's credential (a copy of its key, as a thief would hold). */
+async function assertCredentialRefused(
+  relayUrl: string,
+  identity: Awaited<ReturnType<typeof identityOf>>,
+): Promise<void> {
+  const stolen = new RelayClient(relayUrl, {
+    campaignId: identity.campaignId,
+    role: "volunteer",
+    principal: identity.pseudonym,
+    signingPrivateKey: bytes(identity.signing.privateKey),
+  });
+  await assert.rejects(stolen.readMailbox(), (error: { code?: string }) => {
+    assert.match(String(error.code), /^(REVOKED|AUTH_FAILED|FORBIDDEN)$/);
+    return true;
+  });
+}
 /** Needles the real profile holds before the erase: the queued (unsent) report and acta markers, its keys. */
 const CONTROLS = [
   /^report marker #[234]$/,
@@ -212,16 +229,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.equal(relayList.volunteers.find((v) => v.pseudonym === real.pseudonym)?.revoked, true);
 
     // The relay refuses the erased identity's credential (a copy of its key, as a thief would hold).
-    const stolen = new RelayClient(relay.url, {
-      campaignId: identity.campaignId,
-      role: "volunteer",
-      principal: identity.pseudonym,
-      signingPrivateKey: bytes(identity.signing.privateKey),
-    });
-    await assert.rejects(stolen.readMailbox(), (error: { code?: string }) => {
-      assert.match(String(error.code), /^(REVOKED|AUTH_FAILED|FORBIDDEN)$/);
-      return true;
-    });
+    await assertCredentialRefused(relay.url, identity);
   });
 
   it("panic: erases at once without a PIN", async () => {
@@ -279,16 +287,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.equal(lenient.find((v) => v.pseudonym === quietPhone.pseudonym)?.silent, false, "not silent within 30 min");
 
     // Its credential is refused and its mailbox is gone.
-    const stolen = new RelayClient(relay.url, {
-      campaignId: identity.campaignId,
-      role: "volunteer",
-      principal: identity.pseudonym,
-      signingPrivateKey: bytes(identity.signing.privateKey),
-    });
-    await assert.rejects(stolen.readMailbox(), (error: { code?: string }) => {
-      assert.match(String(error.code), /^(REVOKED|AUTH_FAILED|FORBIDDEN)$/);
-      return true;
-    });
+    await assertCredentialRefused(relay.url, identity);
     const device = await openCoordinator(coordinator);
     await assert.rejects(
       device.client.putMailbox(silentPhone.pseudonym, new Uint8Array(CONTROL_MESSAGE_BYTES)),
