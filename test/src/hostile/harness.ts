@@ -6,19 +6,17 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { after, before } from "node:test";
 import {
   API,
   apiPath,
   createRoster,
   type DeviceKeys,
-  encodeEnvelopeHeader,
-  envelopeLength,
   generateDeviceKeys,
   generateSigningKeyPair,
   initSodium,
   inviteRedeemToken,
   inviteStoredHashBase64url,
-  OCTET_STREAM,
   pseudonymFromKeys,
   publicKeysOf,
   RELAY_ERROR_CODES,
@@ -26,13 +24,15 @@ import {
   type SignedDocument,
   type SigningKeyPair,
   signAuthStatement,
-  signEnrollment,
-  toBase64url,
 } from "@testigo/protocol";
 import { type AppConfig, appConfig, buildApp, createLogger, loadConfig, openStore, readEnv } from "@testigo/server";
 import type { StoreDigest, StoreDigestOptions, StoreTarget } from "@testigo/server/testing";
-import { storeDigest } from "@testigo/server/testing";
+import { type RedisProcess, startRedis, storeDigest } from "@testigo/server/testing";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
+import { bearer, enrollPayload } from "../../../server/dist/test-fixture.js";
+
+// The same envelope, enrollment and header helpers as the server's own tests.
+export { bearer, enrollPayload, makeEnvelope, octet } from "../../../server/dist/test-fixture.js";
 
 export const OPERATOR_TOKEN = "hostile-operator-token-0123456789-abcdefghijklmnop";
 /** The relay's clock starts here; tests move it (expired sessions) and put it back. */
@@ -96,6 +96,28 @@ export async function startHostileRelay(options: HostileRelayOptions = {}): Prom
   });
   await app.ready();
   return relay;
+}
+
+/**
+ * Declares a suite twice: on a relay over the embedded SQLite store, then over one real
+ * redis-server that the test file starts before its first test and stops after its last.
+ */
+export function onSqliteAndRedis(
+  declare: (store: "SQLite" | "Redis", start: () => Promise<HostileRelay>) => void,
+  config: Partial<AppConfig>,
+): void {
+  declare("SQLite", () => startHostileRelay({ config }));
+  let redis: RedisProcess | undefined;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  declare("Redis", () => {
+    if (redis === undefined) throw new Error("redis not started");
+    return startHostileRelay({ redisUrl: redis.url, config });
+  });
 }
 
 // --- a world of campaigns, devices and volunteers
@@ -202,33 +224,6 @@ export async function enrollVolunteer(relay: HostileRelay, campaign: Campaign): 
   const pseudonym = pseudonymFromKeys(publicKeysOf(keys));
   const token = await openSession(relay, campaign.campaignId, "volunteer", pseudonym, keys.signing.privateKey);
   return { keys, pseudonym, token };
-}
-
-export function enrollPayload(redeemToken: Uint8Array, keys: DeviceKeys) {
-  return {
-    redeemToken: toBase64url(redeemToken),
-    signingKey: toBase64url(keys.signing.publicKey),
-    encryptionKey: toBase64url(keys.encryption.publicKey),
-    signature: signEnrollment(redeemToken, keys.signing.publicKey, keys.encryption.publicKey, keys.signing.privateKey),
-  };
-}
-
-/** An envelope with a valid header and length; its body is random (the relay cannot tell). */
-export function makeEnvelope(campaignId: string, messageId = toBase64url(randomBytes(16)), bucket = 0, recipients = 2) {
-  const header = encodeEnvelopeHeader({ version: 1, campaignId, messageId, bucket, recipientCount: recipients });
-  const total = envelopeLength(bucket, recipients) ?? 0;
-  const bytes = new Uint8Array(total);
-  bytes.set(header, 0);
-  bytes.set(randomBytes(total - header.length), header.length);
-  return { messageId, bytes };
-}
-
-export function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` };
-}
-
-export function octet(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}`, "content-type": OCTET_STREAM };
 }
 
 // --- the documented error codes

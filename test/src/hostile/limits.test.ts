@@ -15,7 +15,7 @@ import {
   PHOTO_CHUNK_CIPHERTEXT_BYTES,
   wireError,
 } from "@testigo/protocol";
-import { digestChanges, type RedisProcess, startRedis } from "@testigo/server/testing";
+import { digestChanges } from "@testigo/server/testing";
 import { FUZZ_DIGEST } from "./fuzz-check.js";
 import {
   bearer,
@@ -24,6 +24,7 @@ import {
   makeEnvelope,
   OPERATOR_TOKEN,
   octet,
+  onSqliteAndRedis,
   registerCampaign,
   startHostileRelay,
 } from "./harness.js";
@@ -256,16 +257,4 @@ function floodSuite(name: string, start: () => Promise<HostileRelay>): void {
 }
 
 const LIMITED = { rateLimit: { capacity: 20, refillPerSecond: 1 } };
-floodSuite("a flood on SQLite", () => startHostileRelay({ config: LIMITED }));
-
-let redis: RedisProcess | undefined;
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.stop();
-});
-floodSuite("a flood on Redis", () => {
-  if (redis === undefined) throw new Error("redis not started");
-  return startHostileRelay({ redisUrl: redis.url, config: LIMITED });
-});
+onSqliteAndRedis((store, start) => floodSuite(`a flood on ${store}`, start), LIMITED);

@@ -4,9 +4,9 @@
 // stored (storeDigest unchanged, bar SQLite's AUTOINCREMENT counter, see storeDigest), and no
 // coordinator device sees any message twice. On SQLite and on a real redis-server.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { API, apiPath } from "@testigo/protocol";
-import { digestChanges, type RedisProcess, startRedis } from "@testigo/server/testing";
+import { digestChanges } from "@testigo/server/testing";
 import { FUZZ_DIGEST, RETRY_DIGEST } from "./fuzz-check.js";
 import {
   bearer,
@@ -16,8 +16,8 @@ import {
   type HostileRelay,
   makeEnvelope,
   octet,
+  onSqliteAndRedis,
   registerCampaign,
-  startHostileRelay,
   type Volunteer,
 } from "./harness.js";
 
@@ -153,16 +153,8 @@ function replaySuite(name: string, count: number, start: () => Promise<HostileRe
   });
 }
 
-replaySuite("replayed submissions on SQLite", N, () => startHostileRelay({ config: NO_RATE_LIMIT }));
-
-let redis: RedisProcess | undefined;
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.stop();
-});
-replaySuite("replayed submissions on Redis", Math.max(50, Math.round(N / 4)), () => {
-  if (redis === undefined) throw new Error("redis not started");
-  return startHostileRelay({ redisUrl: redis.url, config: NO_RATE_LIMIT });
-});
+onSqliteAndRedis(
+  (store, start) =>
+    replaySuite(`replayed submissions on ${store}`, store === "SQLite" ? N : Math.max(50, Math.round(N / 4)), start),
+  NO_RATE_LIMIT,
+);

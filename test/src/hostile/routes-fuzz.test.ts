@@ -4,9 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { API, type ApiRouteName } from "@testigo/protocol";
-import { type RedisProcess, startRedis } from "@testigo/server/testing";
 import { assertAnswering, fuzzRoute, newTally, summary } from "./fuzz-check.js";
-import { envCount, fuzzSeed, type HostileRelay, prototypeKeys, startHostileRelay } from "./harness.js";
+import { envCount, fuzzSeed, type HostileRelay, onSqliteAndRedis, prototypeKeys } from "./harness.js";
 import { routeArbitraries } from "./route-arbitraries.js";
 import { buildWorld, type World } from "./world.js";
 
@@ -54,16 +53,12 @@ function fuzzEveryRoute(name: string, runs: number, start: () => Promise<Hostile
   });
 }
 
-fuzzEveryRoute("hostile requests on SQLite", RUNS, () => startHostileRelay({ config: NO_RATE_LIMIT }));
-
-let redis: RedisProcess | undefined;
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.stop();
-});
-fuzzEveryRoute("hostile requests on Redis", Math.max(5, Math.round(RUNS / 4)), () => {
-  if (redis === undefined) throw new Error("redis not started");
-  return startHostileRelay({ redisUrl: redis.url, config: NO_RATE_LIMIT });
-});
+onSqliteAndRedis(
+  (store, start) =>
+    fuzzEveryRoute(
+      `hostile requests on ${store}`,
+      store === "SQLite" ? RUNS : Math.max(5, Math.round(RUNS / 4)),
+      start,
+    ),
+  NO_RATE_LIMIT,
+);
