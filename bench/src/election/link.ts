@@ -3,10 +3,11 @@
 //  - a link that drops: when armed, the next photo-chunk upload is cut mid-body (a real HTTP
 //    request that sends half its bytes, then the socket is destroyed), and the link then stays
 //    down for `outageMs` (every request fails at once), as when a phone loses coverage.
-// Requests otherwise go through `fetch`, as the SDK's default transport does.
+// Requests otherwise go through the SDK's default transport (fetchTransport).
 import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { volunteer } from "@testigo/client-sdk";
+import { fetchTransport } from "../../../client-sdk/dist/transport/http.js";
 
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
 type HttpRequest = Parameters<HttpTransport>[0];
@@ -63,21 +64,10 @@ export class Link {
       throw new LinkDown("connection lost mid-upload (simulated)");
     }
     const t0 = performance.now();
-    const response = await fetch(url, {
-      method: req.method,
-      headers: req.headers,
-      ...(req.body === undefined ? {} : { body: req.body }),
-      signal: AbortSignal.timeout(req.timeoutMs),
-      redirect: "error",
-    });
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    const body = new Uint8Array(await response.arrayBuffer());
+    const response = await fetchTransport({ ...req, url });
     this.requests++;
     this.requestMs += performance.now() - t0;
-    return { status: response.status, headers, body };
+    return response;
   };
 }
 
