@@ -343,7 +343,10 @@ export class FetchRun {
     const volunteer = await this.resolveSender(signingKey, message, item);
     if ("reason" in volunteer) return this.quarantine(item, entry.bytes, volunteer);
     if (isRevoked(volunteer, message)) return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.revoked });
-    const line = lineOf(item, message, volunteer);
+    const line: ReportLine = {
+      ...lineOf(item, message, volunteer),
+      ...(afterDuress(volunteer, item, message) ? { afterDuress: true as const } : {}),
+    };
     if (message.kind === "acta" && message.photos.length > 0) {
       const refs = message.photos.map((p) => ({
         wire: p.photoId,
@@ -552,6 +555,7 @@ export class FetchRun {
       lastSeen: Math.max(volunteer.lastSeen ?? 0, item.receivedAt),
       ...(line.kind === "checkin" ? { lastCheckin: Math.max(volunteer.lastCheckin ?? 0, item.receivedAt) } : {}),
       duress: volunteer.duress || line.kind === "duress",
+      ...(line.kind === "duress" ? { duressAt: Math.min(volunteer.duressAt ?? item.receivedAt, item.receivedAt) } : {}),
       wipe: message?.kind === "wipe-ack" ? "acknowledged" : volunteer.wipe,
       // After its wipe-ack the device has erased its keys: anything signed later with them comes
       // from a copy (a phone imaged before the wipe), so it is refused.
@@ -768,6 +772,14 @@ function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerR
     default:
       return base;
   }
+}
+
+/**
+ * A report the relay received at or after the volunteer's duress report (not by seq: the duress
+ * seq is reserved at enrollment): possibly signed by whoever holds the phone.
+ */
+function afterDuress(volunteer: VolunteerRecord, item: EnvelopeItem, message: InnerMessage): boolean {
+  return volunteer.duressAt !== undefined && message.kind !== "duress" && item.receivedAt >= volunteer.duressAt;
 }
 
 /**

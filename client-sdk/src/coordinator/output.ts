@@ -21,6 +21,12 @@ export interface ReportLine {
   readonly inviteLabel?: string | null;
   readonly counter?: number;
   readonly reason?: string;
+  /**
+   * Set on every report of a volunteer that the relay received at or after its `duress` report:
+   * someone holding the duress PIN may have signed it with an image of the phone. Never a sign
+   * of safety.
+   */
+  readonly afterDuress?: true;
 }
 
 export interface PhotoLine {

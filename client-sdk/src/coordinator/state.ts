@@ -76,6 +76,11 @@ export const volunteerRecord = z.strictObject({
   lastCheckin: timestamp.optional(),
   counts: z.record(z.string(), z.number().int().nonnegative()),
   duress: z.boolean(),
+  /**
+   * receivedAt (relay clock) of the volunteer's first `duress` report: reports the relay received
+   * at or after it are marked afterDuress (its seq was reserved at enrollment, so seq cannot tell).
+   */
+  duressAt: timestamp.optional(),
   wipe: z.enum(WIPE_STATES),
   /** A requested wipe not acknowledged by this time gets the volunteer revoked at the relay. */
   wipeDeadline: timestamp.optional(),
