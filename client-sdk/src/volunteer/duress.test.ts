@@ -206,6 +206,33 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assertWrongPin(dir, PIN, 9);
   });
 
+  it("the files do not show whether a duress PIN is set: same count and sizes with and without", async () => {
+    const shape = async (name: string, duress: boolean) => {
+      const dir = join(work, name);
+      await enroll({
+        storage: await NodeStorage.open(dir),
+        inviteCode: await coordinator.invite(),
+        pin: PIN,
+        ...(duress ? { duressPin: DURESS } : {}),
+        limits: MIN_KDF_LIMITS,
+        now: Date.now,
+      });
+      return readdirSync(dir)
+        .map((file) => readFileSync(join(dir, file)).length)
+        .sort((a, b) => a - b);
+    };
+    const without = await shape("shape-without", false);
+    const withDuress = await shape("shape-with", true);
+    assert.ok(without.length > 2);
+    assert.deepEqual(without, withDuress);
+    // Without a duress PIN, the duress PIN opens nothing; setting one later still works.
+    await assertWrongPin(join(work, "shape-without"), DURESS, 9);
+    const real = await Volunteer.open(await NodeStorage.open(join(work, "shape-without")), PIN);
+    await real.setDuressPin(DURESS);
+    const decoy = await Volunteer.open(await NodeStorage.open(join(work, "shape-without")), DURESS);
+    assert.notEqual(decoy.identity.pseudonym, real.identity.pseudonym);
+  });
+
   it("remote wipe whose mailbox ack fails: the same run still erases", async () => {
     const { dir, real, dataKey } = await device("wipe-ack-lost");
     const identity = real.identity;

@@ -140,15 +140,19 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   }
 
   const real = newProfile();
-  const decoy = options.duressPin === undefined ? undefined : newProfile();
+  // A decoy-shaped second profile always: with no duress PIN its data key is discarded (its slot
+  // stays random bytes), so the folder has the same files and sizes either way.
+  const decoy = newProfile();
   await createDevice(options.storage, {
     pin: options.pin,
     real,
-    ...(decoy === undefined || options.duressPin === undefined ? {} : { duress: { pin: options.duressPin, decoy } }),
+    ...(options.duressPin === undefined ? {} : { duress: { pin: options.duressPin, decoy } }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.maxFailedUnlocks === undefined ? {} : { maxFailedUnlocks: options.maxFailedUnlocks }),
   });
-  const capsuleKeys = newCapsuleKeys(decoy !== undefined);
+  const capsuleKeys = newCapsuleKeys(options.duressPin !== undefined);
+  // Without a duress PIN: keys of the same shape that nothing else refers to.
+  const decoyCapsuleKeys = capsuleKeys.decoy ?? newCapsuleKeys(true).decoy;
   const store = new VolunteerStore(new ProfileStore(options.storage, real.dataKey, real.profileId));
   const now = options.now();
   await store.putIdentity({
@@ -174,7 +178,7 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   await store.putRoster(roster.serial, signedRoster);
   await store.putEpochKeys(epochKeys);
   await store.putCapsuleKeys(capsuleKeys.real);
-  if (decoy !== undefined && capsuleKeys.decoy !== undefined) {
+  if (decoyCapsuleKeys !== undefined) {
     const decoyStore = new VolunteerStore(new ProfileStore(options.storage, decoy.dataKey, decoy.profileId));
     await writeDecoyProfile(decoyStore, {
       relayUrl: client.baseUrl,
@@ -182,11 +186,12 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
       rootFingerprint: toBase64url(invite.rootFingerprint),
       now,
       settings,
-      capsuleKeys: capsuleKeys.decoy,
+      capsuleKeys: decoyCapsuleKeys,
     });
     await decoyStore.putRoster(roster.serial, signedRoster);
     await decoyStore.putEpochKeys(epochKeys);
   }
+  if (options.duressPin === undefined) decoy.dataKey.fill(0);
 
   const identity = await store.identity();
   const enrolledReport = await queueMessage(
