@@ -1,8 +1,9 @@
 // An HTTP transport (the SDK's pluggable `transport`) for volunteers in front of several relay
 // nodes on one Redis: each request goes to the current node; a network error, a timeout or a 5xx
 // moves to the next node, and the SDK's own retry (withRetry) sends the request again — now to
-// the other node. Requests are made with fetch, as the SDK's default transport makes them.
+// the other node. Requests are made by the SDK's default transport (fetchTransport).
 import type { volunteer } from "@testigo/client-sdk";
+import { fetchTransport } from "../../../client-sdk/dist/transport/http.js";
 
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
 
@@ -17,20 +18,9 @@ export function failoverTransport(nodes: readonly string[], onSwitch?: (to: stri
     const url = new URL(request.url);
     url.host = new URL(nodes[current] as string).host;
     try {
-      const response = await fetch(url, {
-        method: request.method,
-        headers: request.headers,
-        ...(request.body === undefined ? {} : { body: request.body }),
-        signal: AbortSignal.timeout(request.timeoutMs),
-        redirect: "error",
-      });
-      const headers: Record<string, string> = {};
-      response.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      const body = new Uint8Array(await response.arrayBuffer());
+      const response = await fetchTransport({ ...request, url: url.toString() });
       if (response.status >= 500) moveOn();
-      return { status: response.status, headers, body };
+      return response;
     } catch (error) {
       moveOn();
       throw error;
