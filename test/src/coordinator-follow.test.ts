@@ -3,7 +3,7 @@
 // relay is killed (SIGKILL) and restarted and the follow carries on by itself; SIGTERM stops it
 // cleanly (exit 0); nothing is written twice.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +13,7 @@ import {
   fetchArgs,
   initCoordinator,
   invite,
+  partialBytes,
   photoFile,
   readReports,
   sendActa,
@@ -108,13 +109,7 @@ describe("coordinator fetch --follow (live inbox over WebSocket)", () => {
     await sendActa(volunteer, [photo]);
     const out = join(work, "out-photo");
     const partial = join(out, "partial");
-    const kept = () => {
-      try {
-        return readdirSync(partial).reduce((sum, name) => sum + statSync(join(partial, name)).size, 0);
-      } catch {
-        return 0;
-      }
-    };
+    const kept = () => partialBytes(out);
 
     const follow = startTestigo(fetchArgs(coordinator, out, "--follow"));
     const finished = collect(follow);

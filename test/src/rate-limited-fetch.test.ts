@@ -4,7 +4,7 @@
 // photo again from chunk 0 on every run. Now one run completes, and a fetch killed mid-photo
 // (SIGKILL) resumes from the chunks it kept. Real relay process, real `testigo` processes.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,6 +16,7 @@ import {
   fetchArgs,
   initCoordinator,
   invite,
+  partialBytes,
   photoFile,
   readReports,
   type SentPhoto,
@@ -73,13 +74,7 @@ describe("coordinator fetch of large photos with the relay's default rate limits
     const photo = await actaFrom("phone-resume", 8 * MIB);
     const out = join(work, "out-resume");
     const partial = join(out, "partial");
-    const keptBytes = () => {
-      try {
-        return readdirSync(partial).reduce((sum, name) => sum + statSync(join(partial, name)).size, 0);
-      } catch {
-        return 0;
-      }
-    };
+    const keptBytes = () => partialBytes(out);
     const child = startTestigo(fetchFlags(out));
     const done = collect(child);
     let exited = false;

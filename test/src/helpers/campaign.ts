@@ -4,7 +4,7 @@
 // operator's token, TESTIGO_RELAY_TOKEN. Each report carries unique "MARKER-<hex>" text and
 // table codes, so the seized-relay scan can look for them.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CliRun, testigo, testigoOk } from "./cli.js";
 
@@ -262,6 +262,16 @@ export function fetchArgs(coordinator: CoordinatorDevice, out: string, ...extra:
     "--json",
     ...extra,
   ];
+}
+
+/** Bytes of the photo chunks a fetch keeps in OUT/partial (0 while the folder does not exist). */
+export function partialBytes(out: string): number {
+  const partial = join(out, "partial");
+  try {
+    return readdirSync(partial).reduce((sum, name) => sum + statSync(join(partial, name)).size, 0);
+  } catch {
+    return 0;
+  }
 }
 
 /**
