@@ -233,6 +233,21 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assert.notEqual(decoy.identity.pseudonym, real.identity.pseudonym);
   });
 
+  it("a real unlock and a duress unlock each send exactly one envelope of the same size", async () => {
+    const { dir } = await device("unlock-wire");
+    const real = await Volunteer.open(await NodeStorage.open(dir), PIN);
+    assert.equal((await real.flush(5_000))?.envelopesSent, 1);
+    const normal = await coordinator.fetch();
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const duress = await coordinator.fetch();
+    assert.deepEqual(
+      [...normal.messages, ...duress.messages].map((m) => m.kind),
+      ["checkin", "duress"],
+    );
+    assert.deepEqual(normal.sizes, duress.sizes);
+  });
+
   it("remote wipe whose mailbox ack fails: the same run still erases", async () => {
     const { dir, real, dataKey } = await device("wipe-ack-lost");
     const identity = real.identity;

@@ -9,6 +9,7 @@ import { eraseDevice, unlockDevice } from "./device.js";
 import { sendDuress, setDuressPin, settleDuress, takeDuress } from "./duress.js";
 import {
   countOutbox,
+  isPending,
   loadOutbox,
   type OutboxCounts,
   type QueuedItem,
@@ -147,6 +148,13 @@ export class Volunteer {
     return queued;
   }
 
+  /** Queues a check-in unless a short (bucket-0, i.e. not acta) report is already pending. */
+  private async checkinUnlessShortQueued(): Promise<void> {
+    const pending = (await loadOutbox(this.store)).filter(isPending);
+    if (!pending.some((item) => item.type === "envelope" && item.message.kind !== REPORT_KIND.acta))
+      await this.checkin();
+  }
+
   /** Queues a check-in if the last one (or the enrollment) is older than the interval. */
   private async checkinIfDue(): Promise<void> {
     const interval = (await this.store.settings()).checkinIntervalMs ?? DEFAULT_CHECKIN_INTERVAL_MS;
@@ -233,6 +241,9 @@ export class Volunteer {
    */
   async flush(budgetMs: number = DEFAULT_FLUSH_BUDGET_MS): Promise<SyncResult | undefined> {
     try {
+      // A duress unlock sends one bucket-0 envelope (the duress report); so does every other
+      // unlock: a check-in when no short report is queued, so a network observer sees the same.
+      if (this.duress === undefined) await this.checkinUnlessShortQueued();
       return await this.sync({ budgetMs });
     } catch {
       return undefined;
