@@ -43,7 +43,12 @@ import { newCapsuleKeys, refreshCapsule, writeDecoyProfile } from "./duress.js";
 import { VolunteerError } from "./errors.js";
 import { type QueuedItem, queueMessage } from "./outbox.js";
 import type { EpochKeysRecord } from "./records.js";
+import { DEFAULT_BASE_DELAY_MS, defaultSleep, withRetry } from "./retry.js";
 import { VolunteerStore } from "./volunteer-store.js";
+
+/** How long enrollment keeps retrying requests whose answer was lost (wall-clock time). */
+export const ENROLL_RETRY_MS = 60_000;
+const ENROLL_MAX_DELAY_MS = 5_000;
 
 export interface EnrollOptions {
   readonly storage: DeviceStorage;
@@ -102,7 +107,20 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     now: options.now,
   });
 
-  const signedRoster = await client.getRoster(campaignId);
+  // A lost answer (a dropped link on a congested network) is retried: the reads are harmless, and
+  // the relay answers a repeated enrollment of the same keys with the same pseudonym.
+  const retryDeadline = Date.now() + ENROLL_RETRY_MS;
+  const retrying = <T>(operation: () => Promise<T>) =>
+    withRetry(operation, {
+      deadline: retryDeadline,
+      now: Date.now,
+      sleep: defaultSleep,
+      random: Math.random,
+      baseDelayMs: DEFAULT_BASE_DELAY_MS,
+      maxDelayMs: ENROLL_MAX_DELAY_MS,
+    });
+
+  const signedRoster = await retrying(() => client.getRoster(campaignId));
   let roster: Roster;
   try {
     roster = verifyRoster(signedRoster, invite.rootFingerprint);
@@ -112,7 +130,7 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   if (roster.campaignId !== campaignId) {
     throw new VolunteerError("ROSTER_MISMATCH", "the relay's roster does not match the invite: do not use this relay");
   }
-  const epochDocs = await client.getEpochKeys(campaignId);
+  const epochDocs = await retrying(() => client.getEpochKeys(campaignId));
   const epochKeys: EpochKeysRecord = { fetchedAt: options.now(), devices: { ...epochDocs } };
   try {
     selectEpochKeys(epochKeys.devices, roster, options.now());
@@ -129,12 +147,13 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   const keys = generateDeviceKeys();
   const { signingKey, encryptionKey } = publicKeysOf(keys);
   const redeemToken = inviteRedeemToken(invite.secret);
-  const pseudonym = await client.enroll(campaignId, {
+  const enrollRequest = {
     redeemToken: toBase64url(redeemToken),
     signingKey: toBase64url(signingKey),
     encryptionKey: toBase64url(encryptionKey),
     signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey),
-  });
+  };
+  const pseudonym = await retrying(() => client.enroll(campaignId, enrollRequest));
   if (pseudonym !== pseudonymFromKeys({ signingKey, encryptionKey })) {
     throw new VolunteerError("RELAY_LIED", "the relay answered a pseudonym that does not belong to this device's keys");
   }
