@@ -111,6 +111,8 @@ describe("testigo coordinator (CLI, real relay process)", () => {
       child.on("exit", () => {
         exited = true;
       });
+      // Listened for now: a fetch that ends on its own may close before the kill below.
+      const closed = new Promise((resolve) => child.on("close", resolve));
       if (round % 2 === 0) {
         await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(Math.random() * 1400)));
       } else {
@@ -119,7 +121,7 @@ describe("testigo coordinator (CLI, real relay process)", () => {
         await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 40)));
       }
       child.kill("SIGKILL");
-      await new Promise((resolve) => child.on("close", resolve));
+      await closed;
       const lines = lineCount();
       if (lines > 0 && lines < expected.size + 3) interruptedMidway++;
     }
