@@ -36,9 +36,11 @@ if (files.length === 0) {
 }
 
 const reporter = process.stdout.isTTY ? "spec" : "tap";
+// A hung test must fail, not eat CI's time budget: no single test legitimately runs 10 minutes.
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
 const result = spawnSync(
   process.execPath,
-  ["--test", `--test-reporter=${reporter}`, "--test-concurrency=2", ...files],
+  ["--test", `--test-reporter=${reporter}`, "--test-concurrency=2", `--test-timeout=${TEST_TIMEOUT_MS}`, ...files],
   { cwd: root, stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
