@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type DeviceStorage, MemoryStorage, MIN_KDF_LIMITS, mintInvites, volunteer } from "@testigo/client-sdk";
 import { NodeStorage } from "@testigo/client-sdk/node";
+import { actaPhotos, startRelay, testCampaign } from "@testigo/client-sdk/testing";
 import {
   BUCKET_SIZES,
   ENVELOPE_HEADER_BYTES,
@@ -25,9 +26,6 @@ import {
   randomBytes,
   sodium,
 } from "@testigo/protocol";
-import { testCampaign } from "../../client-sdk/dist/coordinator/node-test-campaign.js";
-import { actaPhotos } from "../../client-sdk/dist/testing/acta-photos.js";
-import { startRelay } from "../../client-sdk/dist/testing/relay-process.js";
 import { median } from "./measure.js";
 import { rawSealPhoto, rawSealReport } from "./raw-crypto.js";
 

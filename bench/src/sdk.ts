@@ -15,6 +15,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+// The SDK from its build, like the test-only helpers beside it: one copy of every type.
+import { type FetchOutput, fetchInbox, MemoryOutput, mintInvites } from "@testigo/client-sdk";
+import { NodeFetchOutput } from "@testigo/client-sdk/node";
+import { actaPhotos, startRelay, type TestCampaign, TestVolunteer, testCampaign } from "@testigo/client-sdk/testing";
 import {
   BUCKET_SIZES,
   bucketFor,
@@ -27,13 +31,6 @@ import {
   randomBytes,
   sodium,
 } from "@testigo/protocol";
-// The SDK from its build, like the test-only helpers beside it: one copy of every type.
-import { type FetchOutput, fetchInbox, MemoryOutput, mintInvites } from "../../client-sdk/dist/coordinator/index.js";
-import { NodeFetchOutput } from "../../client-sdk/dist/coordinator/node-output.js";
-import { type TestCampaign, testCampaign } from "../../client-sdk/dist/coordinator/node-test-campaign.js";
-import { TestVolunteer } from "../../client-sdk/dist/coordinator/node-test-volunteer.js";
-import { actaPhotos } from "../../client-sdk/dist/testing/acta-photos.js";
-import { startRelay } from "../../client-sdk/dist/testing/relay-process.js";
 import { median } from "./measure.js";
 import { rawOpenAndHashPhoto, rawOpenReport, rawSealPhoto, rawSealReport } from "./raw-crypto.js";
 

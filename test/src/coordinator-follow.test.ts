@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type RelayProcess, startRelay } from "../../client-sdk/dist/testing/relay-process.js";
+import { type RelayProcess, startRelay } from "@testigo/client-sdk/testing";
 import {
   enroll,
   fetchArgs,

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type RelayProcess, startRelay } from "../../client-sdk/dist/testing/relay-process.js";
+import { type RelayProcess, startRelay } from "@testigo/client-sdk/testing";
 import {
   type CoordinatorDevice,
   enroll,

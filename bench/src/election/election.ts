@@ -13,10 +13,15 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import {
+  type RelayProcess,
+  realActaNames,
+  SHARED_ACTAS_DIR,
+  startRelay,
+  syntheticActa,
+} from "@testigo/client-sdk/testing";
 import { campaignIdFromRootKey, generateSigningKeyPair, initSodium } from "@testigo/protocol";
 import { startRedis } from "@testigo/server/testing";
-import { realActaNames, SHARED_ACTAS_DIR, syntheticActa } from "../../../client-sdk/dist/testing/acta-photos.js";
-import { type RelayProcess, startRelay } from "../../../client-sdk/dist/testing/relay-process.js";
 import type { LoadJob, LoadResult } from "../relay-load.js";
 import { startBareRoute, startTcpSink } from "../relay-setup.js";
 import { Child, cpuSeconds, peakRss } from "./child.js";

@@ -7,7 +7,7 @@
 import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { volunteer } from "@testigo/client-sdk";
-import { fetchTransport } from "../../../client-sdk/dist/transport/http.js";
+import { fetchTransport } from "@testigo/client-sdk";
 
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
 type HttpRequest = Parameters<HttpTransport>[0];

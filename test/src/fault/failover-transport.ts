@@ -3,7 +3,7 @@
 // moves to the next node, and the SDK's own retry (withRetry) sends the request again — now to
 // the other node. Requests are made by the SDK's default transport (fetchTransport).
 import type { volunteer } from "@testigo/client-sdk";
-import { fetchTransport } from "../../../client-sdk/dist/transport/http.js";
+import { fetchTransport } from "@testigo/client-sdk";
 
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
 

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { initSodium } from "@testigo/protocol";
 import { appConfig, buildApp, createLogger } from "@testigo/server";
-import { SqliteStore, WriteFaultInjector } from "../../../server/dist/store/sqlite-store.js";
+import { SqliteStore, WriteFaultInjector } from "@testigo/server/testing";
 import { FAULT_STATUS_PATH, type FaultStatus } from "./fault-status.js";
 
 const { values } = parseArgs({

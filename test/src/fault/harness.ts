@@ -7,9 +7,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { realActaNames, SHARED_ACTAS_DIR, startRelay } from "@testigo/client-sdk/testing";
 import { type RedisProcess, startRedis } from "@testigo/server/testing";
-import { realActaNames, SHARED_ACTAS_DIR } from "../../../client-sdk/dist/testing/acta-photos.js";
-import { startRelay } from "../../../client-sdk/dist/testing/relay-process.js";
 import { enroll, initCoordinator, invite, readReports, sha256Hex, type VolunteerDevice } from "../helpers/campaign.js";
 import { type CheckReport, checkQueue, formatReport, type OutputLine } from "./checker.js";
 import {

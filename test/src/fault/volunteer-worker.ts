@@ -8,9 +8,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { volunteer as sdk } from "@testigo/client-sdk";
+import { NodeStorage } from "@testigo/client-sdk/node";
+import { syntheticActa } from "@testigo/client-sdk/testing";
 import { initSodium } from "@testigo/protocol";
-import { NodeStorage } from "../../../client-sdk/dist/storage/node-storage.js";
-import { syntheticActa } from "../../../client-sdk/dist/testing/acta-photos.js";
 import { failoverTransport } from "./failover-transport.js";
 import { HistoryWriter, readHistoryFile } from "./history.js";
 import type { WorkerConfig } from "./worker-config.js";

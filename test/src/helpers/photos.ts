@@ -4,7 +4,7 @@
 // the seized-relay scan has EXIF text to look for even in real scans' absence.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { realActaNames, SHARED_ACTAS_DIR, syntheticActa } from "../../../client-sdk/dist/testing/acta-photos.js";
+import { realActaNames, SHARED_ACTAS_DIR, syntheticActa } from "@testigo/client-sdk/testing";
 
 export interface PhotoSource {
   readonly name: string;

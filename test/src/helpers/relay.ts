@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, RELAY_MAIN } from "../../../client-sdk/dist/testing/relay-process.js";
+import { freePort, RELAY_MAIN } from "@testigo/client-sdk/testing";
 
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;

@@ -27,12 +27,11 @@ import {
 } from "@testigo/protocol";
 import { type AppConfig, appConfig, buildApp, createLogger, loadConfig, openStore, readEnv } from "@testigo/server";
 import type { StoreDigest, StoreDigestOptions, StoreTarget } from "@testigo/server/testing";
-import { type RedisProcess, startRedis, storeDigest } from "@testigo/server/testing";
+import { bearer, enrollPayload, type RedisProcess, startRedis, storeDigest } from "@testigo/server/testing";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
-import { bearer, enrollPayload } from "../../../server/dist/test-fixture.js";
 
 // The same envelope, enrollment and header helpers as the server's own tests.
-export { bearer, enrollPayload, makeEnvelope, octet } from "../../../server/dist/test-fixture.js";
+export { bearer, enrollPayload, makeEnvelope, octet } from "@testigo/server/testing";
 
 export const OPERATOR_TOKEN = "hostile-operator-token-0123456789-abcdefghijklmnop";
 /** The relay's clock starts here; tests move it (expired sessions) and put it back. */
