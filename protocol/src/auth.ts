@@ -18,6 +18,7 @@ import { DOMAIN } from "./domain.js";
 import { Malformed } from "./errors.js";
 import { signWithDomain, verifyWithDomain } from "./keys.js";
 import { AEAD_KEY_BYTES, AEAD_TAG_BYTES, XCHACHA_NONCE_BYTES, xchachaDecrypt, xchachaEncrypt } from "./primitives.js";
+import { sodium } from "./sodium.js";
 
 export const CHALLENGE_BYTES = 32;
 /** Claims are padded to this size, so every session token has the same length. */
@@ -178,15 +179,43 @@ export function openSessionToken(token: string, sessionKey: Uint8Array): Session
 }
 
 /**
- * The bytes a volunteer signs at enrollment, proving it holds the signing key it registers:
- * redeem token (32) || signing key (32) || encryption key (32), fixed lengths, so unambiguous.
- * Binding both keys stops anyone who sees the request from re-pairing the token with other keys.
+ * True if `publicKey` is a usable Ed25519 verification key: 32 bytes, a canonical encoding of a
+ * point in the main subgroup, not of small order. The duress key is checked with it at enrollment
+ * (a key no signature verifies under would make the duress path fail silently).
  */
-export function enrollMessage(redeemToken: Uint8Array, signingKey: Uint8Array, encryptionKey: Uint8Array): Uint8Array {
-  if (redeemToken.length !== 32 || signingKey.length !== 32 || encryptionKey.length !== 32) {
+export function isUsableEd25519PublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== 32) return false;
+  try {
+    return sodium().crypto_core_ed25519_is_valid_point(publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The bytes a volunteer signs at enrollment, proving it holds the signing key it registers:
+ * redeem token (32) || signing key (32) || encryption key (32) [|| duress key (32)], fixed
+ * lengths, so unambiguous (a signature over the 128-byte form never verifies the 96-byte form,
+ * so nobody can strip the duress key from a request). Binding the keys stops anyone who sees the
+ * request from re-pairing the token with other keys.
+ */
+export function enrollMessage(
+  redeemToken: Uint8Array,
+  signingKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  duressKey?: Uint8Array,
+): Uint8Array {
+  if (
+    redeemToken.length !== 32 ||
+    signingKey.length !== 32 ||
+    encryptionKey.length !== 32 ||
+    (duressKey !== undefined && duressKey.length !== 32)
+  ) {
     throw new Malformed("redeem token and keys must be 32 bytes each");
   }
-  return concatBytes(redeemToken, signingKey, encryptionKey);
+  return duressKey === undefined
+    ? concatBytes(redeemToken, signingKey, encryptionKey)
+    : concatBytes(redeemToken, signingKey, encryptionKey, duressKey);
 }
 
 /** Signs an enrollment with the volunteer's signing key; returns the base64url signature. */
@@ -195,8 +224,9 @@ export function signEnrollment(
   signingKey: Uint8Array,
   encryptionKey: Uint8Array,
   signingPrivateKey: Uint8Array,
+  duressKey?: Uint8Array,
 ): string {
-  const message = enrollMessage(redeemToken, signingKey, encryptionKey);
+  const message = enrollMessage(redeemToken, signingKey, encryptionKey, duressKey);
   return toBase64url(signWithDomain(DOMAIN.enrollSignature, message, signingPrivateKey));
 }
 
@@ -206,11 +236,13 @@ export function verifyEnrollment(
   signingKey: Uint8Array,
   encryptionKey: Uint8Array,
   signature: Uint8Array,
+  duressKey?: Uint8Array,
 ): boolean {
   if (redeemToken.length !== 32 || signingKey.length !== 32 || encryptionKey.length !== 32) return false;
+  if (duressKey !== undefined && duressKey.length !== 32) return false;
   return verifyWithDomain(
     DOMAIN.enrollSignature,
-    enrollMessage(redeemToken, signingKey, encryptionKey),
+    enrollMessage(redeemToken, signingKey, encryptionKey, duressKey),
     signature,
     signingKey,
   );

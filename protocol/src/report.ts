@@ -6,6 +6,7 @@
 // bytes with the envelope's 100-byte framing) — so status, duress and check-in are the same size
 // on the wire. report.test.ts checks (b) for every kind.
 import { z } from "zod";
+import { ed25519PublicKey } from "./api/invites.js";
 import { utf8 } from "./bytes.js";
 import { Malformed, TextRejected } from "./errors.js";
 import { MAX_PHOTO_CHUNKS, PHOTO_CHUNK_PLAINTEXT_BYTES } from "./limits.js";
@@ -174,6 +175,12 @@ export const enrolledReport = z.strictObject({
   invite: z.strictObject({ nonce: base64urlBytes(8), storedHash: base64urlBytes(32), proof: base64urlBytes(32) }),
   // Control messages (a wipe) are sealed to it: a low-order key would make every one fail.
   encryptionKey: x25519PublicKey,
+  /**
+   * The duress key D the device enrolled beside its signing key (duress-and-wipe.md §2):
+   * coordinators take any envelope signed by D as this volunteer's, sent UNDER DURESS. Absent
+   * only from devices that predate it.
+   */
+  duressKey: ed25519PublicKey.optional(),
 });
 
 /** Acknowledges a wipe control message (by its counter) just before the device erases itself. */

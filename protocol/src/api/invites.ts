@@ -1,5 +1,7 @@
 // Invites (coordinators register hashes) and enrollment (a volunteer redeems one).
 import { z } from "zod";
+import { isUsableEd25519PublicKey } from "../auth.js";
+import { fromBase64url } from "../bytes.js";
 import { base64urlBytes, pseudonym, publicKey, signature, timestamp, x25519PublicKey } from "../schemas/common.js";
 
 /** Most invites one request may register. */
@@ -20,6 +22,15 @@ export type AddInvitesRequest = z.infer<typeof addInvitesRequest>;
 export const addInvitesResponse = z.object({ count: z.number().int().nonnegative() });
 export type AddInvitesResponse = z.infer<typeof addInvitesResponse>;
 
+/** An Ed25519 public key someone must be able to sign under: a full-order, canonical point. */
+export const ed25519PublicKey = publicKey.refine(
+  (text) => {
+    const bytes = fromBase64url(text);
+    return bytes !== undefined && isUsableEd25519PublicKey(bytes);
+  },
+  { message: "must be an Ed25519 public key of full order (not a small-order or invalid point)" },
+);
+
 /**
  * POST /v1/campaigns/:campaignId/enroll. `signature` proves possession of `signingKey`: it signs
  * `enrollMessage(...)` (../auth.ts) under DOMAIN.enrollSignature. No personal data: keys and a token only.
@@ -30,6 +41,13 @@ export const enrollRequest = z
     signingKey: publicKey,
     // Coordinators seal control messages (a wipe) to it: a low-order key would make them fail.
     encryptionKey: x25519PublicKey,
+    /**
+     * The duress key D (duress-and-wipe.md §2): a second Ed25519 key whose private half the
+     * decoy profile signs with. The relay accepts a session signed by it like one signed by
+     * `signingKey`; coordinators flag whatever it signs. Covered by `signature` (enrollMessage's
+     * 128-byte form). Optional on the wire only for clients that predate it; the SDK always sends it.
+     */
+    duressKey: ed25519PublicKey.optional(),
     signature,
   })
   .strict();

@@ -47,18 +47,24 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): voi
       await rateLimit(ctx, `auth:${body.campaignId}`, capacity * ANONYMOUS_FACTOR, refillPerSecond * ANONYMOUS_FACTOR);
       // Burn the challenge first: each one allows exactly one attempt, right or wrong.
       if (!(await ctx.store.takeChallenge(body.challenge, ctx.clock()))) throw fail(ctx);
-      let signingKey: string | undefined;
+      let signingKeys: (string | undefined)[] = [];
       let revoked = false;
       if (body.role === "coordinator") {
         const campaign = await ctx.store.getCampaign(body.campaignId);
-        signingKey = campaign?.deviceSigningKeys[body.principal];
+        signingKeys = [campaign?.deviceSigningKeys[body.principal]];
       } else {
+        // A volunteer signs with its signing key or its duress key (the decoy after a duress
+        // unlock): both open the same session, and nothing records which one did.
         const volunteer = await ctx.store.getVolunteer(body.campaignId, body.principal);
-        signingKey = volunteer?.signingKey;
+        signingKeys = [volunteer?.signingKey, volunteer?.duressKey];
         revoked = volunteer?.revoked ?? false;
       }
-      const publicKey = signingKey === undefined ? undefined : fromBase64url(signingKey);
-      if (publicKey === undefined || !verifyAuthStatement(body, body.signature, publicKey)) throw fail(ctx);
+      // Every key is tried (no early exit): the answer takes as long whichever key signed.
+      const verified = signingKeys.map((key) => {
+        const publicKey = key === undefined ? undefined : fromBase64url(key);
+        return publicKey !== undefined && verifyAuthStatement(body, body.signature, publicKey);
+      });
+      if (!verified.includes(true)) throw fail(ctx);
       // Only the key's holder learns that it is revoked.
       if (revoked) throw errors.revoked();
       const expiresAt = ctx.clock() + SESSION_TTL_MS;

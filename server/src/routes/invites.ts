@@ -64,7 +64,13 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
       const signingKey = fromBase64url(body.signingKey) ?? new Uint8Array();
       const encryptionKey = fromBase64url(body.encryptionKey) ?? new Uint8Array();
       const signature = fromBase64url(body.signature) ?? new Uint8Array();
-      if (!verifyEnrollment(token, signingKey, encryptionKey, signature)) {
+      // The schema refused a small-order or invalid duress key; the same key twice would make the
+      // duress key sign ordinary reports (coordinators could not tell them apart).
+      const duressKey = body.duressKey === undefined ? undefined : fromBase64url(body.duressKey);
+      if (body.duressKey === body.signingKey) {
+        throw errors.malformed("the duress key must differ from the signing key: generate a new duress key");
+      }
+      if (!verifyEnrollment(token, signingKey, encryptionKey, signature, duressKey)) {
         throw new RelayError("AUTH_FAILED", "the enrollment signature does not verify with the given signing key");
       }
       if ((await ctx.store.getCampaign(campaignId)) === undefined) throw inviteInvalid();
@@ -78,6 +84,7 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
           pseudonym,
           signingKey: body.signingKey,
           encryptionKey: body.encryptionKey,
+          ...(body.duressKey === undefined ? {} : { duressKey: body.duressKey }),
           enrolledAt: coarsen(now, HOUR_MS),
           revoked: false,
         },
@@ -97,7 +104,8 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
             enrolled !== undefined &&
             !enrolled.revoked &&
             enrolled.signingKey === body.signingKey &&
-            enrolled.encryptionKey === body.encryptionKey
+            enrolled.encryptionKey === body.encryptionKey &&
+            enrolled.duressKey === body.duressKey
           ) {
             void reply.code(201);
             return { pseudonym };

@@ -29,7 +29,15 @@ function campaign(devices: readonly string[], serial = 1): CampaignRecord {
 }
 
 function volunteer(campaignId: string, pseudonym = id()): VolunteerRecord {
-  return { campaignId, pseudonym, signingKey: id(), encryptionKey: id(), enrolledAt: T0, revoked: false };
+  return {
+    campaignId,
+    pseudonym,
+    signingKey: id(),
+    encryptionKey: id(),
+    duressKey: id(),
+    enrolledAt: T0,
+    revoked: false,
+  };
 }
 
 function envelopeIds(items: readonly InboxItem[]): string[] {
@@ -139,6 +147,15 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         assert.deepEqual(await store.redeemInvite(c, "h-edge", volunteer(c), T0 + 5), { status: "unknown" });
         assert.deepEqual(await store.getVolunteer(c, v.pseudonym), v);
         assert.equal(await store.getVolunteer(c, id()), undefined);
+        // The duress key is kept beside the signing key; a record without one reads back without one.
+        const { duressKey: _none, ...legacy } = volunteer(c);
+        await store.addInvites(c, [{ storedHash: "h-legacy", expiresAt: T0 + HOUR }]);
+        assert.deepEqual(await store.redeemInvite(c, "h-legacy", legacy, T0), { status: "redeemed" });
+        assert.deepEqual(await store.getVolunteer(c, legacy.pseudonym), legacy);
+        assert.deepEqual(
+          (await store.listVolunteers(c)).find((x) => x.pseudonym === v.pseudonym),
+          v,
+        );
       }),
     );
 

@@ -170,6 +170,10 @@ const MIGRATIONS: readonly string[] = [
     refill REAL NOT NULL
   ) WITHOUT ROWID;
   `,
+  // Volunteers enroll a second key, the duress key, beside their signing key (NULL for earlier ones).
+  `
+  ALTER TABLE volunteers ADD COLUMN duress_key TEXT;
+  `,
 ];
 
 interface CampaignRow {
@@ -186,6 +190,7 @@ interface VolunteerRow {
   pseudonym: string;
   signing_key: string;
   encryption_key: string;
+  duress_key: string | null;
   enrolled_at: number;
   revoked: number;
 }
@@ -538,14 +543,15 @@ export class SqliteStore implements Store {
       this.#db.prepare("DELETE FROM invites WHERE campaign_id = ? AND stored_hash = ?").run(campaignId, storedHash);
       this.#db
         .prepare(
-          `INSERT INTO volunteers (campaign_id, pseudonym, signing_key, encryption_key, enrolled_at, revoked)
-           VALUES (?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO volunteers (campaign_id, pseudonym, signing_key, encryption_key, duress_key, enrolled_at, revoked)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           campaignId,
           volunteer.pseudonym,
           volunteer.signingKey,
           volunteer.encryptionKey,
+          volunteer.duressKey ?? null,
           volunteer.enrolledAt,
           volunteer.revoked ? 1 : 0,
         );
@@ -899,6 +905,7 @@ function volunteerFromRow(row: VolunteerRow): VolunteerRecord {
     pseudonym: row.pseudonym,
     signingKey: row.signing_key,
     encryptionKey: row.encryption_key,
+    ...(row.duress_key === null ? {} : { duressKey: row.duress_key }),
     enrolledAt: row.enrolled_at,
     revoked: row.revoked !== 0,
   };

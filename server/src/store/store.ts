@@ -30,6 +30,11 @@ export interface VolunteerRecord {
   readonly pseudonym: string;
   readonly signingKey: string; // base64url
   readonly encryptionKey: string; // base64url
+  /**
+   * The duress key (base64url Ed25519), enrolled beside the signing key: a session signed by
+   * either opens alike, and nothing records which one did (duress-and-wipe.md §2).
+   */
+  readonly duressKey?: string;
   readonly enrolledAt: number; // coarsened by the caller
   readonly revoked: boolean;
 }
