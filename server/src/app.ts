@@ -9,6 +9,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from "fastify";
+import { volunteerActive } from "./auth.js";
 import type { AppConfig } from "./config/config.js";
 import type { Clock, RelayContext } from "./context.js";
 import { errors, toWireError } from "./errors.js";
@@ -31,6 +32,7 @@ import { registerMailboxRoutes } from "./routes/mailbox.js";
 import { registerPhotoRoutes } from "./routes/photos.js";
 import { registerVolunteerRoutes } from "./routes/volunteers.js";
 import type { Store } from "./store/store.js";
+import { VolunteerStatusCache } from "./volunteer-status.js";
 
 export interface AppDeps {
   readonly store: Store;
@@ -99,6 +101,21 @@ function clientErrorHandler(err: ConnectionError, socket: Socket): void {
   socket.destroy();
 }
 
+/** The store, with `forget` called once each revocation has been written (or has failed). */
+function forgetOnRevoke(store: Store, forget: (campaignId: string, pseudonym: string) => void): Store {
+  const revoke: Store["revokeVolunteer"] = async (campaignId, pseudonym) => {
+    try {
+      await store.revokeVolunteer(campaignId, pseudonym);
+    } finally {
+      forget(campaignId, pseudonym);
+    }
+  };
+  return new Proxy(store, {
+    get: (target, property, receiver) =>
+      property === "revokeVolunteer" ? revoke : Reflect.get(target, property, receiver),
+  });
+}
+
 export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -131,7 +148,14 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
-  const store = guardStore(deps.store, deps.logger);
+  let volunteerStatus: VolunteerStatusCache | undefined;
+  // A revocation written through this node is effective here at once (others: within 1 s).
+  const store = forgetOnRevoke(guardStore(deps.store, deps.logger), (campaignId, pseudonym) =>
+    volunteerStatus?.forget(campaignId, pseudonym),
+  );
+  volunteerStatus = new VolunteerStatusCache((campaignId, pseudonym) =>
+    volunteerActive({ store }, campaignId, pseudonym),
+  );
   const keys = new RelayKeyring(store);
   const clock = deps.clock ?? Date.now;
   const limiter = new RateLimiter({
@@ -149,6 +173,7 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     clock,
     metrics: deps.metrics ?? new Metrics(),
     logger: deps.logger,
+    volunteerStatus,
   };
 
   app.decorateRequest("session", null);

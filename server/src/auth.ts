@@ -1,5 +1,6 @@
 // Session hook: opens the sealed token of `Authorization: Bearer <token>` (no store access),
-// checks expiry, role, campaign, revocation (a read of the volunteer's record or the roster)
+// checks expiry, role, campaign, revocation (the volunteer's record, remembered per node for at
+// most 1 s by volunteer-status.ts; the roster for coordinators)
 // and the per-credential rate limit. Runs on `onRequest`, before any body is read, so
 // unauthenticated uploads cost the relay nothing. Nothing here writes to the store.
 import {
@@ -98,8 +99,11 @@ export function requireSessionFrom(
     // In memory, before any store access: a flood past the quota costs the store nothing.
     await rateLimitSession(ctx, session);
     if (session.role === "volunteer") {
-      const volunteer = await ctx.store.getVolunteer(campaignId, session.principal);
-      if (volunteer === undefined || volunteer.revoked) throw errors.revoked();
+      const active =
+        ctx.volunteerStatus === undefined
+          ? await volunteerActive(ctx, campaignId, session.principal)
+          : await ctx.volunteerStatus.isActive(campaignId, session.principal);
+      if (!active) throw errors.revoked();
     } else {
       // A device dropped from the roster loses its sessions at once.
       const campaign = await ctx.store.getCampaign(campaignId);
@@ -108,6 +112,12 @@ export function requireSessionFrom(
     }
     request.session = session;
   };
+}
+
+/** Reads the volunteer's record: enrolled and not revoked. */
+export async function volunteerActive(ctx: Pick<RelayContext, "store">, campaignId: string, pseudonym: string) {
+  const volunteer = await ctx.store.getVolunteer(campaignId, pseudonym);
+  return volunteer !== undefined && !volunteer.revoked;
 }
 
 /** A credential's rate-limit bucket: one per principal, whatever the number of its sessions. */

@@ -5,6 +5,7 @@ import type { Metrics } from "./metrics.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import type { RelayKeyring } from "./relay-keys.js";
 import type { Store } from "./store/store.js";
+import type { VolunteerStatusCache } from "./volunteer-status.js";
 
 /** Milliseconds since the epoch; injected so tests control time. */
 export type Clock = () => number;
@@ -19,4 +20,6 @@ export interface RelayContext {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly logger: RelayLogger;
+  /** Remembers active volunteers for ≤ 1 s (volunteer-status.ts); without it every request reads the store. */
+  readonly volunteerStatus?: VolunteerStatusCache;
 }

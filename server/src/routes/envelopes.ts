@@ -3,7 +3,6 @@
 import {
   API,
   BUCKET_SIZES,
-  campaignParams,
   envelopeLength,
   MAX_RECIPIENTS,
   OCTET_STREAM,
@@ -11,11 +10,11 @@ import {
   type SubmitResponse,
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
-import { requireSession } from "../auth.js";
+import { requireSession, sessionOf } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { RelayError } from "../errors.js";
 import { coarsen, MINUTE_MS } from "../time.js";
-import { bodyBytes, parseOr400 } from "../validate.js";
+import { bodyBytes } from "../validate.js";
 
 /** The largest valid envelope: the last bucket sealed to the most recipients. */
 export const MAX_ENVELOPE_BYTES = envelopeLength(BUCKET_SIZES.length - 1, MAX_RECIPIENTS) ?? 0;
@@ -31,7 +30,8 @@ export function registerEnvelopeRoutes(app: FastifyInstance, ctx: RelayContext):
     bodyLimit: MAX_ENVELOPE_BYTES,
     onRequest: requireSession(ctx, "volunteer"),
     handler: async (request, reply): Promise<SubmitResponse> => {
-      const { campaignId } = parseOr400(campaignParams, request.params, "path");
+      // The session hook has validated the path's campaign id and matched it with the session's.
+      const { campaignId } = sessionOf(request);
       if (request.headers["content-type"] !== OCTET_STREAM) {
         throw new RelayError("UNSUPPORTED_MEDIA_TYPE", `send the envelope as ${OCTET_STREAM}`);
       }
