@@ -1,6 +1,6 @@
 // Request authentication: a signed challenge that yields a short-lived session token.
 //
-// 1. The client asks the relay for a challenge (32 random bytes, one-time, short-lived).
+// 1. The client asks the relay for a challenge (32 bytes, opaque to it, one-time, short-lived).
 // 2. It signs `authMessage(...)` with its Ed25519 signing key under DOMAIN.authSignature:
 //    a coordinator device with the key the campaign's roster lists for it, a volunteer with
 //    the key it enrolled.

@@ -1,13 +1,18 @@
 // POST /v1/auth/challenge and POST /v1/auth/session: a signed one-time challenge yields a
-// short-lived session token sealed by the relay. Opening a session writes nothing but the
-// challenge's deletion: no session record exists anywhere in the store.
+// short-lived session token sealed by the relay. Issuing a challenge stores nothing (challenges.ts);
+// opening a session writes only the challenge's burn mark: no session record exists anywhere.
+//
+// Flood resistance (DESIGN A5): the challenge route is pure computation, so it has no relay-wide
+// bucket that one anonymous client could drain for everyone. The session route refuses a
+// challenge this relay did not issue, or an expired one, and a principal that does not exist,
+// before it writes anything; then it takes a token from that principal's own bucket, so a flood
+// aimed at one pseudonym or device cannot lock out another.
 import {
   API,
-  CHALLENGE_TTL_MS,
   type ChallengeResponse,
   fromBase64url,
-  newChallenge,
   SESSION_TTL_MS,
+  type SessionRequest,
   type SessionResponse,
   sealSessionToken,
   sessionRequest,
@@ -15,27 +20,25 @@ import {
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
 import { rateLimit } from "../auth.js";
+import { checkChallenge, issueChallenge } from "../challenges.js";
 import type { RelayContext } from "../context.js";
 import { errors } from "../errors.js";
-import { coarsenUp, SECOND_MS } from "../time.js";
 import { parseOr400 } from "../validate.js";
 
-/** Challenges are unauthenticated: one relay-wide bucket, far larger than a credential's. */
-const ANONYMOUS_FACTOR = 50;
+/** The keys a principal may sign a session request with (a volunteer's duress key too, issue 5). */
+interface Principal {
+  readonly keys: readonly string[];
+  readonly revoked: boolean;
+}
 
 export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  const { capacity, refillPerSecond } = ctx.config.rateLimit;
-
   app.route({
     method: API.challenge.method,
     url: API.challenge.path,
     handler: async (_request, reply): Promise<ChallengeResponse> => {
-      await rateLimit(ctx, "anon:challenge", capacity * ANONYMOUS_FACTOR, refillPerSecond * ANONYMOUS_FACTOR);
-      const challenge = newChallenge();
-      const expiresAt = coarsenUp(ctx.clock() + CHALLENGE_TTL_MS, 10 * SECOND_MS);
-      await ctx.store.putChallenge(challenge, expiresAt);
+      const keys = await ctx.keys.get();
       void reply.code(201);
-      return { challenge, expiresAt };
+      return issueChallenge(keys.challenge, ctx.clock());
     },
   });
 
@@ -44,31 +47,29 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): voi
     url: API.session.path,
     handler: async (request, reply): Promise<SessionResponse> => {
       const body = parseOr400(sessionRequest, request.body, "session request");
-      await rateLimit(ctx, `auth:${body.campaignId}`, capacity * ANONYMOUS_FACTOR, refillPerSecond * ANONYMOUS_FACTOR);
-      // Burn the challenge first: each one allows exactly one attempt, right or wrong.
-      if (!(await ctx.store.takeChallenge(body.challenge, ctx.clock()))) throw fail(ctx);
-      let signingKeys: (string | undefined)[] = [];
-      let revoked = false;
-      if (body.role === "coordinator") {
-        const campaign = await ctx.store.getCampaign(body.campaignId);
-        signingKeys = [campaign?.deviceSigningKeys[body.principal]];
-      } else {
-        // A volunteer signs with its signing key or its duress key (the decoy after a duress
-        // unlock): both open the same session, and nothing records which one did.
-        const volunteer = await ctx.store.getVolunteer(body.campaignId, body.principal);
-        signingKeys = [volunteer?.signingKey, volunteer?.duressKey];
-        revoked = volunteer?.revoked ?? false;
-      }
+      const keys = await ctx.keys.get();
+      const challengeExpiresAt = checkChallenge(keys.challenge, body.challenge, ctx.clock());
+      if (challengeExpiresAt === undefined) throw fail(ctx);
+      const principal = await findPrincipal(ctx, body);
+      if (principal === undefined) throw fail(ctx);
+      const quota = body.role === "coordinator" ? ctx.config.rateLimit.coordinator : undefined;
+      await rateLimit(
+        ctx,
+        `auth:${body.campaignId}:${body.role}:${body.principal}`,
+        quota?.capacity,
+        quota?.refillPerSecond,
+      );
+      // Burn the challenge before the signature is checked: one attempt per challenge, right or wrong.
+      if (!(await ctx.store.burnChallenge(body.challenge, challengeExpiresAt))) throw fail(ctx);
       // Every key is tried (no early exit): the answer takes as long whichever key signed.
-      const verified = signingKeys.map((key) => {
-        const publicKey = key === undefined ? undefined : fromBase64url(key);
+      const verified = principal.keys.map((key) => {
+        const publicKey = fromBase64url(key);
         return publicKey !== undefined && verifyAuthStatement(body, body.signature, publicKey);
       });
       if (!verified.includes(true)) throw fail(ctx);
       // Only the key's holder learns that it is revoked.
-      if (revoked) throw errors.revoked();
+      if (principal.revoked) throw errors.revoked();
       const expiresAt = ctx.clock() + SESSION_TTL_MS;
-      const keys = await ctx.keys.get();
       const token = sealSessionToken(
         { campaignId: body.campaignId, role: body.role, principal: body.principal, expiresAt },
         keys.session,
@@ -78,6 +79,19 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RelayContext): voi
       return { token, expiresAt };
     },
   });
+}
+
+async function findPrincipal(ctx: RelayContext, body: SessionRequest): Promise<Principal | undefined> {
+  if (body.role === "coordinator") {
+    const key = (await ctx.store.getCampaign(body.campaignId))?.deviceSigningKeys[body.principal];
+    return key === undefined ? undefined : { keys: [key], revoked: false };
+  }
+  // A volunteer signs with its signing key or its duress key (the decoy after a duress unlock):
+  // both open the same session, and nothing records which one did.
+  const volunteer = await ctx.store.getVolunteer(body.campaignId, body.principal);
+  if (volunteer === undefined) return undefined;
+  const keys = volunteer.duressKey === undefined ? [volunteer.signingKey] : [volunteer.signingKey, volunteer.duressKey];
+  return { keys, revoked: volunteer.revoked };
 }
 
 function fail(ctx: RelayContext) {

@@ -26,8 +26,8 @@
 // Keys carry a configurable prefix and a hash tag per campaign ("testigo:{<campaignId>}:...")
 // so a campaign's keys share one cluster slot and its Lua scripts stay single-slot; global keys
 // (challenges, the relay secret, rate-limit buckets, the campaign list) each carry their own tag.
-// Challenges are checked against the caller's `now`; a Redis TTL (expiry + 5 min, on Redis's
-// clock) only collects them, so `expire` does not need to visit them. Nothing is stored per
+// Burned challenges are kept with a Redis TTL (expiry + 5 min, on Redis's clock) that only
+// collects them: the relay checks a challenge's expiry from its own bytes (../challenges.ts). Nothing is stored per
 // session: session tokens are sealed by the relay (see ../auth.ts).
 import { createHash } from "node:crypto";
 import { createClient, createCluster, RESP_TYPES } from "redis";
@@ -411,18 +411,13 @@ export class RedisStore implements Store {
 
   // --- authentication
 
-  async putChallenge(challenge: string, expiresAt: number): Promise<void> {
+  async burnChallenge(challenge: string, expiresAt: number): Promise<boolean> {
     const key = this.#global("ch", challenge);
     // An absolute expiry in whole seconds (Redis logs every expiry as an absolute time, and
     // a relative one would be converted at Redis's exact clock).
     const at = Math.ceil((Math.max(expiresAt, Date.now()) + CHALLENGE_TTL_SLACK_MS) / 10_000) * 10;
-    await this.#call(key, ["SET", key, String(expiresAt), "EXAT", String(at)]);
-  }
-
-  async takeChallenge(challenge: string, now: number): Promise<boolean> {
-    const key = this.#global("ch", challenge);
-    const value = await this.#call(key, ["GETDEL", key]);
-    return value !== null && Number(text(value)) > now;
+    const set = await this.#call(key, ["SET", key, String(expiresAt), "NX", "EXAT", String(at)]);
+    return set !== null;
   }
 
   async relaySecret(candidate: Uint8Array): Promise<Uint8Array> {

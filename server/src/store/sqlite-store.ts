@@ -590,23 +590,13 @@ export class SqliteStore implements Store {
 
   // --- authentication
 
-  async putChallenge(challenge: string, expiresAt: number): Promise<void> {
-    await this.#write(() => {
-      this.#db
-        .prepare(
-          "INSERT INTO challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at",
-        )
-        .run(challenge, expiresAt);
-    });
-  }
-
-  async takeChallenge(challenge: string, now: number): Promise<boolean> {
-    return this.#write(() => {
-      const row = this.#db.prepare("DELETE FROM challenges WHERE challenge = ? RETURNING expires_at").get(challenge) as
-        | { expires_at: number }
-        | undefined;
-      return row !== undefined && row.expires_at > now;
-    });
+  async burnChallenge(challenge: string, expiresAt: number): Promise<boolean> {
+    return this.#write(
+      () =>
+        this.#db
+          .prepare("INSERT INTO challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+          .run(challenge, expiresAt).changes === 1,
+    );
   }
 
   async relaySecret(candidate: Uint8Array): Promise<Uint8Array> {

@@ -132,10 +132,11 @@ export interface Store {
   revokeVolunteer(campaignId: string, pseudonym: string): Promise<void>;
 
   // --- authentication
-  /** Stores a one-time challenge until `expiresAt`. */
-  putChallenge(challenge: string, expiresAt: number): Promise<void>;
-  /** Consumes a challenge: true exactly once, and only before it expires. */
-  takeChallenge(challenge: string, now: number): Promise<boolean>;
+  /**
+   * Marks a challenge used until `expiresAt` (the relay checked it was issued and is unexpired):
+   * true exactly once per challenge, false for every later (or concurrent) use.
+   */
+  burnChallenge(challenge: string, expiresAt: number): Promise<boolean>;
   /**
    * The relay's 32-byte secret, shared by every node of the store: stores `candidate` if no
    * secret exists yet (set-if-absent, atomic), and returns the stored one. Session tokens are

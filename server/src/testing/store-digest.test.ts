@@ -70,7 +70,7 @@ async function scenario(store: Store, target: StoreTarget): Promise<void> {
   const dataOnly = await storeDigest(target, { include: ["data"] });
   const full = await digest();
   await store.mergeRateBuckets([{ bucket: "abc", taken: 1, level: 9, capacity: 10, refillPerSecond: 1 }], NOW);
-  await store.putChallenge("challenge-1", NOW + 60_000);
+  await store.burnChallenge("challenge-1", NOW + 60_000);
   assert.equal((await storeDigest(target, { include: ["data"] })).digest, dataOnly.digest);
   const after = await digest();
   assert.notEqual(after.digest, full.digest);
