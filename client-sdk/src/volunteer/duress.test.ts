@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fromBase64url, generateSigningKeyPair, initSodium } from "@testigo/protocol";
-import { MIN_KDF_LIMITS, parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
+import { MIN_KDF_LIMITS, openCapsule, parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
 import { NodeStorage } from "../storage/node-storage.js";
+import { ProfileStore } from "../storage/profile-store.js";
 import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
@@ -38,6 +39,35 @@ function scan(dir: string, needles: { bytes: Uint8Array[]; strings: string[] }):
       assert.equal(content.includes(pattern), false, `${name} holds ${pattern.subarray(0, 12).toString()}…`);
       assert.equal(name.includes(pattern.toString()), false);
     }
+  }
+}
+
+/**
+ * Everything `pin` can decrypt in `dir`: every record of the profile it opens, and the capsule
+ * opened with that profile's capsule key (what an adversary who forced the PIN could read).
+ */
+async function openableWith(dir: string, pin: string): Promise<Uint8Array[]> {
+  const file = parseKeySlotFile(readFileSync(join(dir, KEY_SLOT_FILE)));
+  const unlocked = unlockKeySlots(file, pin);
+  assert.ok(unlocked !== undefined, "the PIN opens a profile");
+  const records = new ProfileStore(await NodeStorage.open(dir), unlocked.dataKey, unlocked.profileId);
+  const out: Uint8Array[] = [];
+  for (const name of await records.list("")) out.push((await records.get(name)) ?? new Uint8Array());
+  const keys = JSON.parse(Buffer.from((await records.get("capsule-keys")) ?? new Uint8Array()).toString()) as {
+    secretKey: string;
+  };
+  const capsule = openCapsule(file, fromBase64url(keys.secretKey) ?? new Uint8Array());
+  if (capsule !== undefined) out.push(capsule);
+  return out;
+}
+
+/** Asserts that none of `plaintexts` holds any of `secrets`, in any form. */
+function assertNoneHolds(plaintexts: Uint8Array[], secrets: Uint8Array[]): void {
+  const patterns = secrets.flatMap(forms);
+  for (const plaintext of plaintexts) {
+    const content = Buffer.from(plaintext);
+    for (const pattern of patterns)
+      assert.equal(content.includes(pattern), false, "a decrypted record holds a real key");
   }
 }
 
@@ -96,7 +126,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     ];
   }
 
-  it("duress PIN: the real profile is erased at once, the duress report comes from the real identity, the decoy opens", async () => {
+  it("duress PIN: the real profile is erased at once, the decoy signs the duress report with the duress key, the decoy opens", async () => {
     const { dir, real, dataKey } = await device("duress");
     const photo = (actaPhotos(1)[0] as ActaPhoto).bytes;
     await real.report("MARKER-TABLE-7", "MARKER-TEXT soldiers at the school");
@@ -106,12 +136,16 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await relay.stop();
     try {
       const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
-      assert.notEqual(decoy.identity.pseudonym, real.identity.pseudonym);
+      // The decoy is the same pseudonym, signing with the duress key D (never the real key).
+      assert.equal(decoy.identity.pseudonym, real.identity.pseudonym);
+      assert.equal(decoy.identity.signing.publicKey, real.identity.duress.publicKey);
       assert.equal((await decoy.flush(200))?.unreachable !== undefined, true);
       scan(dir, {
         bytes: [...secretsOf(real, dataKey), photo.subarray(5_000, 5_064)],
         strings: ["MARKER", "soldiers", real.identity.pseudonym, real.identity.invite.storedHash, PIN, DURESS],
       });
+      // Nothing the duress PIN decrypts (records, capsule) holds a byte of the real signing key.
+      assertNoneHolds(await openableWith(dir, DURESS), secretsOf(real, dataKey).slice(0, 3));
       await assertWrongPin(dir, PIN, 9);
     } finally {
       await relay.restart();
@@ -127,13 +161,24 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       messages.map((m) => m.kind),
       ["duress"],
     );
-    assert.equal(senders[0], real.identity.signing.publicKey);
-    // Settled: the capsule is random bytes now; further unlocks send nothing more as the real identity.
+    assert.equal(senders[0], real.identity.duress.publicKey);
+    // Then the decoy is an ordinary device of that pseudonym: its unlock sends a check-in, its
+    // reports and actas go through the relay, all signed with D.
     const again = await Volunteer.open(await NodeStorage.open(dir), DURESS);
     assert.equal(again.identity.pseudonym, decoy.identity.pseudonym);
-    await again.flush(1_000);
-    assert.deepEqual((await coordinator.fetch()).messages, []);
+    assert.equal((await again.flush(5_000))?.envelopesSent, 1);
+    await again.report("12", "all calm");
+    await again.acta({ table: "12", photos: [photo] });
+    const run = await again.sync({ budgetMs: 5_000, ...noWait });
+    assert.deepEqual([run.envelopesSent, run.photosSent, run.refused.length], [2, 1, 0]);
+    const later = await coordinator.fetch();
+    assert.deepEqual(
+      later.messages.map((m) => m.kind),
+      ["checkin", "status", "acta"],
+    );
+    assert.deepEqual(new Set(later.senders), new Set([real.identity.duress.publicKey]));
     scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
+    assertNoneHolds(await openableWith(dir, DURESS), secretsOf(real, dataKey).slice(0, 3));
   });
 
   it("a duress report is the same size on the wire as a status report and a check-in (bucket 0)", async () => {
@@ -189,7 +234,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       messages.map((m) => m.kind),
       ["duress"],
     );
-    assert.equal(senders[0], real.identity.signing.publicKey);
+    assert.equal(senders[0], real.identity.duress.publicKey);
   });
 
   it("a device the coordinators revoked at the relay erases itself at its next sync", async () => {
@@ -230,7 +275,8 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const real = await Volunteer.open(await NodeStorage.open(join(work, "shape-without")), PIN);
     await real.setDuressPin(DURESS);
     const decoy = await Volunteer.open(await NodeStorage.open(join(work, "shape-without")), DURESS);
-    assert.notEqual(decoy.identity.pseudonym, real.identity.pseudonym);
+    assert.equal(decoy.identity.pseudonym, real.identity.pseudonym);
+    assert.equal(decoy.identity.signing.publicKey, real.identity.duress.publicKey);
   });
 
   it("a real unlock and a duress unlock each send exactly one envelope of the same size", async () => {
@@ -266,10 +312,10 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assertWrongPin(dir, PIN, 9);
   });
 
-  it("remote wipe acked but the process dies before the erase: the next open erases", async () => {
+  it("remote wipe acked but the process dies before the erase: the next open sends the wipe-ack, then erases", async () => {
     const { dir, real, dataKey } = await device("wipe-killed");
     const identity = real.identity;
-    await coordinator.control({
+    const wipe = await coordinator.control({
       pseudonym: identity.pseudonym,
       encryptionKey: fromBase64url(identity.encryption.publicKey) ?? new Uint8Array(),
     });
@@ -287,9 +333,17 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const doomed = await Volunteer.open(await NodeStorage.open(dir), PIN, { transport: dies });
     void doomed.sync({ budgetMs: 5_000, ...noWait });
     await ackDone;
-    // The relay no longer holds the wipe; the device must still erase on the next unlock.
+    await coordinator.fetch();
+    // The relay no longer holds the wipe; the device must still erase on the next unlock, and the
+    // coordinators must still get the wipe-ack (sent by that unlock before it erases).
     await assertWrongPin(dir, PIN, 9);
     scan(dir, { bytes: secretsOf(real, dataKey), strings: [identity.pseudonym] });
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => (m.kind === "wipe-ack" ? `${m.kind}:${m.counter}` : m.kind)),
+      [`wipe-ack:${wipe.counter}`],
+    );
+    assert.equal(senders[0], identity.signing.publicKey);
   });
 
   it("forged, replayed, expired and misdirected wipes erase nothing; the refused ones are reported", async () => {
@@ -334,8 +388,9 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       messages.map((m) => m.kind),
       ["duress"],
     );
-    assert.equal(senders[0], real.identity.signing.publicKey);
+    assert.equal(senders[0], real.identity.duress.publicKey);
     scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
+    assertNoneHolds(await openableWith(dir, DURESS), secretsOf(real, dataKey).slice(0, 3));
     await assertWrongPin(dir, PIN, 9);
   });
 

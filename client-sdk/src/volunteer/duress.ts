@@ -1,32 +1,29 @@
 // The duress path (protocol/spec/duress-and-wipe.md).
 //
+// Every device enrolls a second Ed25519 key, the duress key D, beside its signing key. The relay
+// opens a session signed by either; coordinators take whatever D signs as the volunteer's, sent
+// UNDER DURESS. The real profile keeps D's private key; the decoy profile (duress PIN) signs with
+// D as its own signing key, under the real pseudonym, and so syncs, reports and sends actas
+// through the relay like any device — but never holds the real signing key.
+//
 // The key-slot file's capsule region holds, sealed with crypto_box_seal to a key only the decoy
-// profile holds, the least the device needs to sign and send ONE duress report as the real
-// identity: its signing key, a reserved seq and message id, the relay and campaign. The report is
-// signed and sealed when it is sent, to the epoch keys current then, so the capsule never goes
-// stale when coordinators rotate and erase epoch keys. The real profile seals the capsule at
+// profile holds, no key at all: it says "the decoy was opened" (only the decoy's capsule key opens
+// it) and the message id reserved for the duress report. The real profile seals it at
 // enrollment, always — to the decoy's capsule key when a duress PIN exists, to a key nobody holds
 // otherwise — so the region looks the same on every device: bytes indistinguishable from random.
 //
-// A profile whose capsule secret key opens the capsule is the decoy being opened: the duress PIN.
-// Then, before anything else: the real slot is overwritten with random bytes and the capsule is
-// re-sealed with `sentAt` fixed (one atomic write of the key-slot file), and every record file the
-// decoy cannot decrypt (the real profile's keys, outbox, photos) is deleted. The capsule stays
-// pending until the relay accepted the report (the decoy's sync sends it), then becomes random.
+// On a duress unlock, before anything else: the real slot is overwritten with random bytes (one
+// atomic write of the key-slot file), every record file the decoy cannot decrypt (the real
+// profile's keys, outbox, photos) is deleted, the decoy queues a `duress` report signed by D at
+// the front of its outbox, and last the capsule becomes random bytes. The unlock's flush sends it.
 import {
-  fromBase64url,
   fromUtf8,
-  generateDeviceKeys,
   generateEncryptionKeyPair,
-  pseudonymFromKeys,
-  publicKeysOf,
+  generateSigningKeyPair,
   REPORT_KIND,
-  type Roster,
   randomBytes,
-  sodium,
   toBase64url,
   utf8,
-  verifyRoster,
 } from "@testigo/protocol";
 import {
   assertPinAcceptable,
@@ -42,13 +39,16 @@ import {
 } from "../crypto/key-slots.js";
 import { ProfileStore } from "../storage/profile-store.js";
 import type { DeviceStorage } from "../storage/storage.js";
-import { RelayRefused, TransportError } from "../transport/errors.js";
-import type { HttpTransport } from "../transport/http.js";
-import { RelayClient } from "../transport/relay-client.js";
 import { readKeySlots, writeKeySlots } from "./device.js";
-import { type CapsuleKeysRecord, type CapsulePayload, capsulePayload, RECORD, type SettingsRecord } from "./records.js";
-import { type RetryPolicy, withRetry } from "./retry.js";
-import { currentRecipients, seal } from "./sealing.js";
+import { queueMessage } from "./outbox.js";
+import {
+  type CapsuleKeysRecord,
+  type CapsulePayload,
+  capsulePayload,
+  type IdentityRecord,
+  RECORD,
+  type SettingsRecord,
+} from "./records.js";
 import { bytesOf, VolunteerStore } from "./volunteer-store.js";
 
 /** Bytes of the invite nonce an `enrolled` report carries (the decoy's are random). */
@@ -89,154 +89,71 @@ function decodePayload(plaintext: Uint8Array): CapsulePayload | undefined {
 
 /**
  * Seals the capsule from this profile (enrollment; again whenever a duress PIN is set). Leaves a capsule
- * that this profile can open alone: that is a pending duress report, which must not be lost.
+ * that this profile can open alone: that is a pending duress unlock, which must not be lost.
  */
 export async function refreshCapsule(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
   const keys = await store.capsuleKeys();
   if (keys === undefined) return;
   const file = await readKeySlots(storage);
   if (openCapsule(file, bytesOf(keys.secretKey)) !== undefined) return;
-  const identity = await store.identity();
-  const payload: CapsulePayload = {
-    v: 1,
-    relayUrl: identity.relayUrl,
-    campaignId: identity.campaignId,
-    rootFingerprint: identity.rootFingerprint,
-    pseudonym: identity.pseudonym,
-    signingKey: identity.signing.privateKey,
-    seq: await store.takeSeq(),
-    messageId: toBase64url(randomBytes(16)),
-  };
-  // Read again: takeSeq wrote records, never the key-slot file, but keep the write last and fresh.
-  await writeKeySlots(storage, sealCapsule(await readKeySlots(storage), bytesOf(keys.peerKey), encodePayload(payload)));
+  const payload: CapsulePayload = { v: 2, messageId: toBase64url(randomBytes(16)) };
+  await writeKeySlots(storage, sealCapsule(file, bytesOf(keys.peerKey), encodePayload(payload)));
 }
 
 /**
  * Run at every unlock. If this profile opens the capsule, the duress PIN was entered: erase the
- * other profile (slot, then files) and return the pending duress report. Idempotent: a crash at
- * any point is completed by the next unlock with the duress PIN.
+ * other profile (slot, then files), queue the duress report (signed by D, this decoy's signing
+ * key) at the front of the outbox, then clear the capsule. True if that happened. Idempotent: a
+ * crash at any point is completed by the next unlock with the duress PIN, and the report, queued
+ * under the capsule's reserved message id, is never queued twice.
  */
 export async function takeDuress(
   storage: DeviceStorage,
   store: VolunteerStore,
   openedSlot: number,
   now: number,
-): Promise<CapsulePayload | undefined> {
+): Promise<boolean> {
   const keys = await store.capsuleKeys();
-  if (keys === undefined) return undefined;
-  const secretKey = bytesOf(keys.secretKey);
+  if (keys === undefined) return false;
   const file = await readKeySlots(storage);
-  const plaintext = openCapsule(file, secretKey);
-  if (plaintext === undefined) return undefined;
-  let payload = decodePayload(plaintext);
+  const plaintext = openCapsule(file, bytesOf(keys.secretKey));
+  if (plaintext === undefined) return false;
+  const payload = decodePayload(plaintext);
   plaintext.fill(0);
   if (payload === undefined) {
     await writeKeySlots(storage, clearCapsule(file));
-    return undefined;
-  }
-  if (payload.sentAt === undefined) {
-    payload = { ...payload, sentAt: now };
-    const ownPublicKey = sodium().crypto_scalarmult_base(secretKey);
-    let erased = file;
-    for (let index = 0; index < file.slots.length; index++) if (index !== openedSlot) erased = eraseSlot(erased, index);
-    await writeKeySlots(storage, sealCapsule(erased, ownPublicKey, encodePayload(payload)));
-  }
-  await store.records.destroyOthers();
-  return payload;
-}
-
-/** Overwrites a pending capsule of this profile with random bytes (the duress report was accepted). */
-export async function settleDuress(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
-  const keys = await store.capsuleKeys();
-  if (keys === undefined) return;
-  const file = await readKeySlots(storage);
-  if (openCapsule(file, bytesOf(keys.secretKey)) !== undefined) await writeKeySlots(storage, clearCapsule(file));
-}
-
-export interface SendDuressOptions {
-  readonly retry: RetryPolicy;
-  readonly transport?: HttpTransport;
-  readonly timeoutMs?: number;
-}
-
-/**
- * Sends the duress report as the real identity, with the same requests in the same order as an
- * ordinary sync that sends one status report: roster, epoch keys, session, envelope, mailbox read
- * and ack. The report is sealed now, to the epoch keys current now (verified against the roster
- * from the invite's fingerprint). True once the relay accepted it (or can never accept it: the
- * identity was revoked); false if it must be tried again at the next sync.
- */
-export async function sendDuress(payload: CapsulePayload, options: SendDuressOptions): Promise<boolean> {
-  const signingKey = bytesOf(payload.signingKey);
-  const client = new RelayClient(
-    payload.relayUrl,
-    { campaignId: payload.campaignId, role: "volunteer", principal: payload.pseudonym, signingPrivateKey: signingKey },
-    {
-      ...(options.transport === undefined ? {} : { transport: options.transport }),
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      now: options.retry.now,
-    },
-  );
-  const call = <T>(operation: () => Promise<T>) => withRetry(operation, options.retry);
-  try {
-    let roster: Roster;
-    const signed = await call(() => client.getRoster(payload.campaignId));
-    try {
-      roster = verifyRoster(signed, bytesOf(payload.rootFingerprint));
-    } catch {
-      return false;
-    }
-    const epochDocs = await call(() => client.getEpochKeys(payload.campaignId));
-    const recipients = currentRecipients(
-      { fetchedAt: options.retry.now(), devices: { ...epochDocs } },
-      roster,
-      options.retry.now(),
-    );
-    if (recipients === undefined) return false;
-    const sealed = seal(
-      payload.campaignId,
-      { publicKey: signingKey.slice(32), privateKey: signingKey },
-      {
-        kind: REPORT_KIND.duress,
-        v: 1,
-        messageId: payload.messageId,
-        campaignId: payload.campaignId,
-        seq: payload.seq,
-        sentAt: payload.sentAt ?? options.retry.now(),
-        table: "0",
-        text: "",
-      },
-      recipients,
-    );
-    try {
-      await call(() => client.submitEnvelope(fromBase64url(sealed.envelope) ?? new Uint8Array()));
-    } catch (error) {
-      // CONFLICT: an earlier copy (same random id, sealed before a crash) was accepted. Any other
-      // refusal is thrown to the catch below, which keeps the capsule (unless REVOKED).
-      if (!(error instanceof RelayRefused) || error.code !== "CONFLICT") throw error;
-    }
-    try {
-      const slots = await call(() => client.readMailbox());
-      await call(() => client.ackMailbox(slots.map((slot) => slot.messageId)));
-    } catch {
-      // The report is in: the mailbox read only keeps the run shaped like any other.
-    }
-    return true;
-  } catch (error) {
-    // Settled only when the report can never go: the identity was revoked. Any other refusal
-    // (even a permanent one) keeps the capsule for the next sync, never discarding the report.
-    if (error instanceof TransportError) return error instanceof RelayRefused && error.code === "REVOKED";
     return false;
-  } finally {
-    signingKey.fill(0);
   }
+  // 1. The real profile is crypto-erased: its data key is gone (one atomic write; the capsule stays).
+  let erased = file;
+  for (let index = 0; index < file.slots.length; index++) if (index !== openedSlot) erased = eraseSlot(erased, index);
+  await writeKeySlots(storage, erased);
+  // 2. Its files (identity, outbox, photo chunks, mailbox) go.
+  await store.records.destroyOthers();
+  // 3. The duress report, at the front of the queue, like a status report in every other way.
+  if ((await store.item(payload.messageId)) === undefined) {
+    await queueMessage(store, { kind: REPORT_KIND.duress, table: "0", text: "" }, now, [], payload.messageId, "front");
+  }
+  // The report is this device's sign of life: no check-in is due on top of it in this unlock.
+  await store.putSyncLog({ ...(await store.syncLog()), lastCheckinAt: now });
+  // 4. Nothing pending remains in the capsule.
+  await writeKeySlots(storage, clearCapsule(await readKeySlots(storage)));
+  return true;
+}
+
+/** A fresh Ed25519 pair as an identity record holds it (the duress key D; a decoy's unused one). */
+export function newDuressKey(): IdentityRecord["duress"] {
+  const pair = generateSigningKeyPair();
+  return { publicKey: toBase64url(pair.publicKey), privateKey: toBase64url(pair.privateKey) };
 }
 
 /**
- * A plausible profile under the duress PIN: the same relay, campaign and roster, keys of its own
- * (never enrolled), the same settings, an empty outbox, and NOTHING of the real profile: its
- * invite fields are random bytes of the right sizes (the real invite's nonce and hash would tie
- * the decoy to the real enrollment); its capsule keys have the same shape as the real profile's.
+ * A plausible profile under the duress PIN: the same relay, campaign, roster and pseudonym; as
+ * its signing key the duress key D (enrolled at the relay, so sync, report and acta work); an
+ * encryption key of its own (control messages, sealed to the real one, never open here: they are
+ * acknowledged silently like filler); the same settings, an empty outbox, and NOTHING else of the
+ * real profile: its invite fields are random bytes of the right sizes and its own `duress` pair
+ * was never enrolled; its capsule keys have the same shape as the real profile's.
  */
 export async function writeDecoyProfile(
   store: VolunteerStore,
@@ -244,21 +161,23 @@ export async function writeDecoyProfile(
     relayUrl: string;
     campaignId: string;
     rootFingerprint: string;
+    pseudonym: string;
+    duressKey: IdentityRecord["duress"];
     now: number;
     settings: SettingsRecord;
     capsuleKeys: CapsuleKeysRecord;
   },
 ): Promise<void> {
-  const keys = generateDeviceKeys();
-  const { signingKey, encryptionKey } = publicKeysOf(keys);
+  const encryption = generateEncryptionKeyPair();
   await store.putIdentity({
     v: 1,
     relayUrl: options.relayUrl,
     campaignId: options.campaignId,
     rootFingerprint: options.rootFingerprint,
-    pseudonym: pseudonymFromKeys({ signingKey, encryptionKey }),
-    signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
-    encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
+    pseudonym: options.pseudonym,
+    signing: { ...options.duressKey },
+    encryption: { publicKey: toBase64url(encryption.publicKey), privateKey: toBase64url(encryption.privateKey) },
+    duress: newDuressKey(),
     invite: {
       nonce: toBase64url(randomBytes(INVITE_NONCE_BYTES)),
       storedHash: toBase64url(randomBytes(32)),
@@ -268,7 +187,8 @@ export async function writeDecoyProfile(
   });
   await store.putSettings(options.settings);
   await store.putCapsuleKeys(options.capsuleKeys);
-  // The same first seq as the real profile (its `enrolled` report took seq 0).
+  // The same first seq as the real profile (its `enrolled` report took seq 0). D's reports have
+  // their own seq space: coordinators order them per signing key.
   await store.takeSeq();
 }
 
@@ -299,6 +219,8 @@ export async function setDuressPin(
     relayUrl: identity.relayUrl,
     campaignId: identity.campaignId,
     rootFingerprint: identity.rootFingerprint,
+    pseudonym: identity.pseudonym,
+    duressKey: identity.duress,
     now,
     settings: await store.settings(),
     capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,

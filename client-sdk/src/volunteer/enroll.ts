@@ -39,12 +39,12 @@ import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { createDevice, hasDevice } from "./device.js";
-import { newCapsuleKeys, refreshCapsule, writeDecoyProfile } from "./duress.js";
+import { newCapsuleKeys, newDuressKey, refreshCapsule, writeDecoyProfile } from "./duress.js";
 import { VolunteerError } from "./errors.js";
 import { type QueuedItem, queueMessage } from "./outbox.js";
 import type { EpochKeysRecord } from "./records.js";
 import { DEFAULT_BASE_DELAY_MS, defaultSleep, withRetry } from "./retry.js";
-import { VolunteerStore } from "./volunteer-store.js";
+import { bytesOf, VolunteerStore } from "./volunteer-store.js";
 
 /** How long enrollment keeps retrying requests whose answer was lost (wall-clock time). */
 export const ENROLL_RETRY_MS = 60_000;
@@ -146,12 +146,17 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
 
   const keys = generateDeviceKeys();
   const { signingKey, encryptionKey } = publicKeysOf(keys);
+  // The duress key D, always (with or without a duress PIN): a decoy, now or after a later
+  // `set-duress-pin`, signs with it; the relay and the coordinators learn it now.
+  const duress = newDuressKey();
+  const duressKey = bytesOf(duress.publicKey);
   const redeemToken = inviteRedeemToken(invite.secret);
   const enrollRequest = {
     redeemToken: toBase64url(redeemToken),
     signingKey: toBase64url(signingKey),
     encryptionKey: toBase64url(encryptionKey),
-    signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey),
+    duressKey: duress.publicKey,
+    signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey, duressKey),
   };
   const pseudonym = await retrying(() => client.enroll(campaignId, enrollRequest));
   if (pseudonym !== pseudonymFromKeys({ signingKey, encryptionKey })) {
@@ -182,6 +187,7 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     pseudonym,
     signing: { publicKey: toBase64url(signingKey), privateKey: toBase64url(keys.signing.privateKey) },
     encryption: { publicKey: toBase64url(encryptionKey), privateKey: toBase64url(keys.encryption.privateKey) },
+    duress,
     invite: {
       nonce: toBase64url(inviteNonceOf(invite.secret)),
       storedHash: inviteStoredHashBase64url(redeemToken),
@@ -203,6 +209,9 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
       relayUrl: client.baseUrl,
       campaignId,
       rootFingerprint: toBase64url(invite.rootFingerprint),
+      pseudonym,
+      // Without a duress PIN the filler profile (its data key is discarded) gets a key nobody enrolled.
+      duressKey: options.duressPin === undefined ? newDuressKey() : duress,
       now,
       settings,
       capsuleKeys: decoyCapsuleKeys,
@@ -221,10 +230,11 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
       text: "",
       invite: identity.invite,
       encryptionKey: identity.encryption.publicKey,
+      duressKey: identity.duress.publicKey,
     },
     now,
   );
-  // From now on the duress PIN can send a duress report (it reserves the next seq, 1).
+  // From now on the duress PIN erases the real profile and makes the decoy queue a duress report.
   await refreshCapsule(options.storage, store);
   return { pseudonym, relayUrl: client.baseUrl, campaignId, store, enrolledReport };
 }

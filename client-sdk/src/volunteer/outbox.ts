@@ -35,6 +35,7 @@ export type DraftMessage = InnerMessage extends infer M ? (M extends InnerMessag
 /**
  * Queues one envelope (and the photo items it references): reserves a seq, builds the message,
  * seals it if valid epoch keys are cached, writes the records, then commits the outbox index.
+ * `front` puts it before everything already queued (the duress report: sent first).
  */
 export async function queueMessage(
   store: VolunteerStore,
@@ -42,6 +43,7 @@ export async function queueMessage(
   now: number,
   photos: readonly PhotoItem[] = [],
   messageId: string = toBase64url(randomBytes(16)),
+  position: "back" | "front" = "back",
 ): Promise<QueuedItem> {
   const identity = await store.identity();
   const seq = await store.takeSeq();
@@ -70,7 +72,9 @@ export async function queueMessage(
   };
   for (const photo of photos) await store.putItem(photo);
   await store.putItem(item);
-  await store.putOutboxIds([...(await store.outboxIds()), messageId, ...photos.map((p) => p.id)]);
+  const added = [messageId, ...photos.map((p) => p.id)];
+  const queued = await store.outboxIds();
+  await store.putOutboxIds(position === "front" ? [...added, ...queued] : [...queued, ...added]);
   return {
     id: messageId,
     seq,

@@ -40,6 +40,13 @@ export const identityRecord = z.strictObject({
   pseudonym: z.string(),
   signing: z.strictObject({ publicKey: b64, privateKey: b64 }),
   encryption: z.strictObject({ publicKey: b64, privateKey: b64 }),
+  /**
+   * The duress key D (Ed25519), enrolled at the relay beside `signing` and announced to the
+   * coordinators by the `enrolled` report; what it signs is flagged "under duress". The real
+   * profile keeps it to hand it to a decoy; a decoy signs with D as its `signing` key and holds
+   * here a pair nobody enrolled (same shape in every profile).
+   */
+  duress: z.strictObject({ publicKey: b64, privateKey: b64 }),
   /** What the `enrolled` report carries, kept so the report can be re-sealed. */
   invite: z.strictObject({ nonce: b64, storedHash: b64, proof: b64 }),
   enrolledAt: timestamp,
@@ -156,19 +163,14 @@ export type SettingsRecord = z.infer<typeof settingsRecord>;
 export const capsuleKeysRecord = z.strictObject({ secretKey: b64, peerKey: b64 });
 export type CapsuleKeysRecord = z.infer<typeof capsuleKeysRecord>;
 
-/** What the capsule carries: the least needed to sign and send one duress report as the real identity. */
+/**
+ * What the capsule carries: no key at all, only that the decoy was opened (it opens only with the
+ * decoy's capsule key) and the message id reserved for the duress report, so a duress unlock that
+ * crashed half-way and runs again queues the same report, never a second one.
+ */
 export const capsulePayload = z.strictObject({
-  v: z.literal(1),
-  relayUrl: z.string(),
-  campaignId: z.string(),
-  rootFingerprint: b64,
-  pseudonym: z.string(),
-  /** The real identity's Ed25519 private key (64 bytes): signs the report and the relay session. */
-  signingKey: b64,
-  /** A seq reserved from the real profile's counter when the capsule was sealed. */
-  seq: z.number().int().nonnegative(),
+  v: z.literal(2),
+  /** The duress report's message id (16 random bytes): the relay's idempotency key. */
   messageId: b64,
-  /** Set on the first duress unlock: the capsule is then pending until the report is accepted. */
-  sentAt: timestamp.optional(),
 });
 export type CapsulePayload = z.infer<typeof capsulePayload>;

@@ -6,7 +6,7 @@ import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { eraseDevice, unlockDevice } from "./device.js";
-import { sendDuress, setDuressPin, settleDuress, takeDuress } from "./duress.js";
+import { setDuressPin, takeDuress } from "./duress.js";
 import {
   countOutbox,
   isPending,
@@ -17,7 +17,7 @@ import {
   queueMessage,
   queueStatus,
 } from "./outbox.js";
-import type { CapsulePayload, IdentityRecord, SyncLogRecord } from "./records.js";
+import type { IdentityRecord, SyncLogRecord } from "./records.js";
 import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, defaultSleep, type RetryPolicy } from "./retry.js";
 import { type SyncEvent, type SyncResult, syncOutbox } from "./sync.js";
 import { bytesOf, VolunteerStore } from "./volunteer-store.js";
@@ -70,32 +70,34 @@ export class Volunteer {
     /** Which key slot opened. */
     readonly slot: number,
     private readonly options: VolunteerOptions,
-    /** A duress report still to send as the real identity (only ever set when the decoy opened). */
-    private duress: CapsulePayload | undefined,
   ) {}
 
   /**
    * Unlocks the device with `pin`. WrongPin if it is wrong (the failed-unlock counter counts it;
    * at the limit the device erases itself first). The duress PIN opens the decoy exactly like the
-   * PIN opens the real profile, and before returning erases the real profile (duress.ts); the
-   * duress report then goes out with the next sync or flush, like any queued report.
+   * PIN opens the real profile, and before returning erases the real profile and queues the
+   * duress report, signed by the duress key, at the front of the decoy's outbox (duress.ts); it
+   * then goes out with the next sync or flush, like any queued report.
    */
   static async open(storage: DeviceStorage, pin: string, options: VolunteerOptions = {}): Promise<Volunteer> {
     const opened = await unlockDevice(storage, pin);
     const store = new VolunteerStore(opened.store);
-    if ((await store.mailbox()).pendingWipe !== undefined) {
-      // A verified wipe an earlier run did not finish (lost ack, crash): erase now, offline. The
-      // PIN then fails like a wrong PIN on a fresh device, which is what the unlock answers.
-      await eraseDevice(storage);
+    const pendingWipe = (await store.mailbox()).pendingWipe;
+    if (pendingWipe !== undefined) {
+      // A verified wipe an earlier run did not finish (lost ack, crash): its wipe-ack (prepared
+      // before, or now) is sent within the flush budget, then everything is erased whether or not
+      // it went. The PIN then fails like a wrong PIN on a fresh device: the unlock answers that.
+      const volunteer = new Volunteer(storage, store, await store.identity(), opened.slot, options);
+      await executeWipe(storage, store, volunteer.client(), { counter: pendingWipe }, volunteer.retryPolicy({}));
       await unlockDevice(storage, pin);
     }
-    const duress = await takeDuress(storage, store, opened.slot, (options.now ?? Date.now)());
-    return new Volunteer(storage, store, await store.identity(), opened.slot, options, duress);
+    await takeDuress(storage, store, opened.slot, (options.now ?? Date.now)());
+    return new Volunteer(storage, store, await store.identity(), opened.slot, options);
   }
 
   /** Wraps an already unlocked store (enrollment, tests). */
   static async fromStore(store: VolunteerStore, options: VolunteerOptions = {}): Promise<Volunteer> {
-    return new Volunteer(store.records.storage, store, await store.identity(), -1, options, undefined);
+    return new Volunteer(store.records.storage, store, await store.identity(), -1, options);
   }
 
   now(): number {
@@ -162,21 +164,25 @@ export class Volunteer {
     if (interval > 0 && this.now() - last >= interval) await this.checkin();
   }
 
-  /**
-   * One sync run: a check-in if due, the outbox, the mailbox; then a verified wipe is executed
-   * (ack, then erase: `wiped` in the result). With the
-   * decoy open after the duress PIN, the run sends the pending duress report instead.
-   */
-  async sync(options: SyncRunOptions): Promise<SyncResult> {
-    const retry: RetryPolicy = {
-      deadline: this.now() + options.budgetMs,
+  /** The retry policy of one run: `budgetMs` (default: the unlock flush's) of retrying in all. */
+  private retryPolicy(options: Partial<SyncRunOptions>): RetryPolicy {
+    return {
+      deadline: this.now() + (options.budgetMs ?? DEFAULT_FLUSH_BUDGET_MS),
       now: () => this.now(),
       sleep: options.sleep ?? defaultSleep,
       random: options.random ?? Math.random,
       baseDelayMs: DEFAULT_BASE_DELAY_MS,
       maxDelayMs: DEFAULT_MAX_DELAY_MS,
     };
-    if (this.duress !== undefined) return this.sendPendingDuress(this.duress, retry);
+  }
+
+  /**
+   * One sync run: a check-in if due, the outbox, the mailbox; then a verified wipe is executed
+   * (ack, then erase: `wiped` in the result). The decoy (after the duress PIN) runs exactly the
+   * same code: it signs with the duress key, and its outbox starts with the duress report.
+   */
+  async sync(options: SyncRunOptions): Promise<SyncResult> {
+    const retry = this.retryPolicy(options);
     const client = this.client();
     const pending = (await this.store.mailbox()).pendingWipe;
     if (pending !== undefined) {
@@ -206,34 +212,6 @@ export class Volunteer {
     return result;
   }
 
-  private async sendPendingDuress(duress: CapsulePayload, retry: RetryPolicy): Promise<SyncResult> {
-    const sent = await sendDuress(duress, {
-      retry,
-      ...(this.options.transport === undefined ? {} : { transport: this.options.transport }),
-      ...(this.options.requestTimeoutMs === undefined ? {} : { timeoutMs: this.options.requestTimeoutMs }),
-    });
-    if (sent) {
-      await settleDuress(this.storage, this.store);
-      this.duress = undefined;
-    }
-    // The decoy's own sync log shows this run like any other (`status`: last sync, last error).
-    const unreachable = `relay unreachable at ${this.identity.relayUrl}`;
-    await this.store.putSyncLog({
-      ...(await this.store.syncLog()),
-      lastSyncAt: this.now(),
-      ...(sent ? { lastSuccessAt: this.now() } : { lastError: unreachable }),
-    });
-    return {
-      envelopesSent: sent ? 1 : 0,
-      photosSent: 0,
-      chunksSent: 0,
-      refused: [],
-      ...(sent ? {} : { unreachable }),
-      controls: [],
-      securityNotices: [],
-    };
-  }
-
   /**
    * The short outbox flush every unlock runs (the CLI's unlock and status): a sync with a small
    * retry budget whose outcome is not shown, so unlocking with the PIN and with the duress PIN
@@ -241,9 +219,10 @@ export class Volunteer {
    */
   async flush(budgetMs: number = DEFAULT_FLUSH_BUDGET_MS): Promise<SyncResult | undefined> {
     try {
-      // A duress unlock sends one bucket-0 envelope (the duress report); so does every other
-      // unlock: a check-in when no short report is queued, so a network observer sees the same.
-      if (this.duress === undefined) await this.checkinUnlessShortQueued();
+      // A duress unlock sends one bucket-0 envelope (the duress report, queued by open); so does
+      // every other unlock: a check-in when no short report is queued, so a network observer
+      // sees the same.
+      await this.checkinUnlessShortQueued();
       return await this.sync({ budgetMs });
     } catch {
       return undefined;

@@ -6,7 +6,7 @@ import { type ControlPayload, REPORT_KIND } from "@testigo/protocol";
 import type { DeviceStorage } from "../storage/storage.js";
 import type { RelayClient } from "../transport/relay-client.js";
 import { eraseDevice } from "./device.js";
-import { queueMessage } from "./outbox.js";
+import { loadOutbox, queueMessage } from "./outbox.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { bytesOf, type VolunteerStore } from "./volunteer-store.js";
 
@@ -20,12 +20,25 @@ export async function executeWipe(
 ): Promise<boolean> {
   let acked = false;
   try {
-    const queued = await queueMessage(
-      store,
-      { kind: REPORT_KIND.wipeAck, table: "0", text: "", counter: wipe.counter },
-      retry.now(),
+    // An ack an earlier run prepared for this wipe (it died before sending it) is the one sent:
+    // same message id, so the coordinators see one wipe-ack whatever happened.
+    const prepared = (await loadOutbox(store)).find(
+      (item) =>
+        item.type === "envelope" &&
+        item.sealed !== undefined &&
+        item.message.kind === REPORT_KIND.wipeAck &&
+        item.message.counter === wipe.counter,
     );
-    const item = await store.item(queued.id);
+    const id =
+      prepared?.id ??
+      (
+        await queueMessage(
+          store,
+          { kind: REPORT_KIND.wipeAck, table: "0", text: "", counter: wipe.counter },
+          retry.now(),
+        )
+      ).id;
+    const item = await store.item(id);
     if (item?.type === "envelope" && item.sealed !== undefined) {
       const envelope = bytesOf(item.sealed.envelope);
       await withRetry(() => client.submitEnvelope(envelope), retry);
