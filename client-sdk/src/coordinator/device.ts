@@ -204,10 +204,15 @@ export class CoordinatorDevice {
   // --- volunteers
 
   async volunteerBySigningKey(signingKey: Uint8Array): Promise<VolunteerRecord | undefined> {
-    const index = await this.store.getJson(RECORD.volunteerKey(toBase64url(signingKey)), (v) =>
-      volunteerKeyRecord.parse(v),
-    );
-    return index === undefined ? undefined : this.volunteer(index.pseudonym);
+    const found = await this.volunteerByKey(signingKey);
+    return found?.duress === false ? found.volunteer : undefined;
+  }
+
+  /** The volunteer a key belongs to, as its signing key or (`duress: true`) as its duress key. */
+  async volunteerByKey(key: Uint8Array): Promise<{ volunteer: VolunteerRecord; duress: boolean } | undefined> {
+    const index = await this.store.getJson(RECORD.volunteerKey(toBase64url(key)), (v) => volunteerKeyRecord.parse(v));
+    const volunteer = index === undefined ? undefined : await this.volunteer(index.pseudonym);
+    return volunteer === undefined ? undefined : { volunteer, duress: index?.duress === true };
   }
 
   async volunteer(name: string): Promise<VolunteerRecord | undefined> {
@@ -217,6 +222,9 @@ export class CoordinatorDevice {
   async putVolunteer(record: VolunteerRecord): Promise<void> {
     await this.store.putJson(RECORD.volunteer(record.pseudonym), volunteerRecord.parse(record));
     await this.store.putJson(RECORD.volunteerKey(record.signingKey), { pseudonym: record.pseudonym });
+    if (record.duressKey !== undefined) {
+      await this.store.putJson(RECORD.volunteerKey(record.duressKey), { pseudonym: record.pseudonym, duress: true });
+    }
   }
 
   async volunteers(): Promise<VolunteerRecord[]> {

@@ -225,6 +225,9 @@ export async function completeJoin(
   for (const volunteer of contents.volunteers) {
     await store.putJson(RECORD.volunteer(volunteer.pseudonym), volunteer);
     await store.putJson(RECORD.volunteerKey(volunteer.signingKey), { pseudonym: volunteer.pseudonym });
+    if (volunteer.duressKey !== undefined) {
+      await store.putJson(RECORD.volunteerKey(volunteer.duressKey), { pseudonym: volunteer.pseudonym, duress: true });
+    }
     // One identity per invite holds on this device too, for volunteers enrolled before it joined.
     if (volunteer.invite !== undefined) {
       await store.putJson(RECORD.inviteUse(volunteer.invite), {

@@ -110,6 +110,12 @@ interface Opened {
   readonly bytes?: Uint8Array;
 }
 
+/** An accepted sender: the volunteer, and whether it signed with its duress key. */
+interface Sender {
+  readonly volunteer: VolunteerRecord;
+  readonly underDuress: boolean;
+}
+
 /** Why a sender is not accepted, and for the quarantine file what is known of it. */
 interface Refusal {
   readonly reason: string;
@@ -156,6 +162,7 @@ interface WaitingActa {
   readonly done: Map<string, PhotoLine>;
   readonly photoCursors: string[];
   readonly volunteer: VolunteerRecord;
+  readonly underDuress: boolean;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -180,6 +187,8 @@ export class FetchRun {
   private readonly waiting = new Map<string, WaitingActa>();
   private readonly photoOwner = new Map<string, string>();
   private readonly bySigningKey = new Map<string, VolunteerRecord | null>();
+  /** Duress key → its volunteer's signing key (what that key signs is flagged "under duress"). */
+  private readonly duressOwner = new Map<string, string>();
   private readonly dirty = new Set<string>();
   private keys: Awaited<ReturnType<CoordinatorDevice["epochKeyPairs"]>> = [];
   private lines: ReportLine[] = [];
@@ -340,12 +349,15 @@ export class FetchRun {
       // Written by an earlier run: the registry already counted it.
       return this.ack(item.cursor, true);
     }
-    const volunteer = await this.resolveSender(signingKey, message, item);
-    if ("reason" in volunteer) return this.quarantine(item, entry.bytes, volunteer);
-    if (isRevoked(volunteer, message)) return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.revoked });
+    const sender = await this.resolveSender(signingKey, message, item);
+    if ("reason" in sender) return this.quarantine(item, entry.bytes, sender);
+    const { volunteer, underDuress } = sender;
+    if (isRevoked(volunteer, message, underDuress)) {
+      return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.revoked });
+    }
     const line: ReportLine = {
       ...lineOf(item, message, volunteer),
-      ...(afterDuress(volunteer, item, message) ? { afterDuress: true as const } : {}),
+      ...(afterDuress(volunteer, item, message, underDuress) ? { afterDuress: true as const } : {}),
     };
     if (message.kind === "acta" && message.photos.length > 0) {
       const refs = message.photos.map((p) => ({
@@ -372,13 +384,14 @@ export class FetchRun {
         done: new Map(),
         photoCursors: [],
         volunteer,
+        underDuress,
       };
       this.waiting.set(item.messageId, waiting);
       for (const r of refs) this.photoOwner.set(r.wire, item.messageId);
       await this.tryComplete(waiting);
       return;
     }
-    this.emit(item, line, volunteer, message);
+    this.emit(item, line, volunteer, message, underDuress);
   }
 
   private async photoItem(item: PhotoItem): Promise<void> {
@@ -415,7 +428,7 @@ export class FetchRun {
     this.waiting.delete(waiting.item.messageId);
     const photos = waiting.refs.map((r) => waiting.done.get(r.wire) as PhotoLine);
     const line = { ...waiting.line, photos };
-    this.emit(waiting.item, line, waiting.volunteer, undefined);
+    this.emit(waiting.item, line, waiting.volunteer, undefined, waiting.underDuress);
     this.acks.push(...waiting.photoCursors);
   }
 
@@ -545,8 +558,13 @@ export class FetchRun {
     line: ReportLine,
     volunteer: VolunteerRecord,
     message: InnerMessage | undefined,
+    underDuress: boolean,
   ): void {
     this.lines.push(line);
+    // A report signed by the duress key, whatever its kind, says the volunteer is under duress.
+    const duress = line.kind === "duress" || underDuress;
+    // Only the real key's wipe-ack counts: the duress key's device (the decoy) never opens a wipe.
+    const wipeAck = message?.kind === "wipe-ack" && !underDuress ? message : undefined;
     this.written.add(item.messageId);
     this.acks.push(item.cursor);
     const updated: VolunteerRecord = {
@@ -554,16 +572,16 @@ export class FetchRun {
       counts: { ...volunteer.counts, [line.kind]: (volunteer.counts[line.kind] ?? 0) + 1 },
       lastSeen: Math.max(volunteer.lastSeen ?? 0, item.receivedAt),
       ...(line.kind === "checkin" ? { lastCheckin: Math.max(volunteer.lastCheckin ?? 0, item.receivedAt) } : {}),
-      duress: volunteer.duress || line.kind === "duress",
-      ...(line.kind === "duress" ? { duressAt: Math.min(volunteer.duressAt ?? item.receivedAt, item.receivedAt) } : {}),
-      wipe: message?.kind === "wipe-ack" ? "acknowledged" : volunteer.wipe,
+      duress: volunteer.duress || duress,
+      ...(duress ? { duressAt: Math.min(volunteer.duressAt ?? item.receivedAt, item.receivedAt) } : {}),
+      wipe: wipeAck !== undefined ? "acknowledged" : volunteer.wipe,
       // After its wipe-ack the device has erased its keys: anything signed later with them comes
       // from a copy (a phone imaged before the wipe), so it is refused.
-      ...(message?.kind === "wipe-ack" && volunteer.revoked === undefined
-        ? { revoked: { reason: "wiped" as const, at: item.receivedAt, afterSeq: message.seq } }
+      ...(wipeAck !== undefined && volunteer.revoked === undefined
+        ? { revoked: { reason: "wiped" as const, at: item.receivedAt, afterSeq: wipeAck.seq } }
         : {}),
     };
-    if (message?.kind === "wipe-ack" && updated.relayRevokedAt === undefined) this.toRevoke.add(updated.pseudonym);
+    if (wipeAck !== undefined && updated.relayRevokedAt === undefined) this.toRevoke.add(updated.pseudonym);
     this.remember(updated);
   }
 
@@ -583,14 +601,26 @@ export class FetchRun {
     signingKey: Uint8Array,
     message: InnerMessage,
     item: EnvelopeItem,
-  ): Promise<VolunteerRecord | Refusal> {
+  ): Promise<Sender | Refusal> {
     const keyText = toBase64url(signingKey);
+    const owner = this.duressOwner.get(keyText);
+    const ownerRecord = owner === undefined ? undefined : this.bySigningKey.get(owner);
+    if (ownerRecord) return { volunteer: ownerRecord, underDuress: true };
     let known = this.bySigningKey.get(keyText);
     if (known === undefined) {
-      known = (await io(this.device.volunteerBySigningKey(signingKey))) ?? null;
+      const found = await io(this.device.volunteerByKey(signingKey));
+      if (found?.duress === true) {
+        const real = this.bySigningKey.get(found.volunteer.signingKey) ?? found.volunteer;
+        this.bySigningKey.set(real.signingKey, real);
+        this.duressOwner.set(keyText, real.signingKey);
+        return { volunteer: real, underDuress: true };
+      }
+      known = found?.volunteer ?? null;
       this.bySigningKey.set(keyText, known);
     }
-    if (known !== null) return known;
+    if (known !== null) return { volunteer: known, underDuress: false };
+    // A duress key whose volunteer's `enrolled` report has not been seen: an unknown signer, like
+    // any key (the `enrolled` report, seq 0 of the real key, registers it).
     if (message.kind !== "enrolled") return { reason: QUARANTINE_REASON.unknownSender };
     const encryptionKey = bytesOf(message.encryptionKey);
     const secret = deriveInviteSecret(this.device.inviteKey, bytesOf(message.invite.nonce));
@@ -601,6 +631,12 @@ export class FetchRun {
     }
     const hashText = toBase64url(storedHash);
     const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey });
+    // A duress key must be new: one already enrolled (another volunteer's signing or duress key,
+    // or this one's signing key) would let this volunteer's duress reports pass as someone else's,
+    // or someone else's reports pass as this volunteer's under duress.
+    if (message.duressKey !== undefined && (await this.keyTaken(message.duressKey, keyText))) {
+      return { reason: QUARANTINE_REASON.duressKeyTaken, pseudonym };
+    }
     // One identity per invite: the relay burns an invite at its first redemption, but any enrolled
     // volunteer holding an invite's secret can sign `enrolled` reports for new keys with it.
     const used = await io(this.device.inviteUse(hashText));
@@ -623,6 +659,7 @@ export class FetchRun {
       pseudonym,
       signingKey: keyText,
       encryptionKey: message.encryptionKey,
+      ...(message.duressKey === undefined ? {} : { duressKey: message.duressKey }),
       ...(invite?.label === undefined ? {} : { label: invite.label }),
       enrolledAt: message.sentAt,
       counts: {},
@@ -637,7 +674,16 @@ export class FetchRun {
     await io(this.device.putInviteUse({ storedHash: hashText, signingKey: keyText, pseudonym }));
     await io(this.device.putVolunteer(record));
     this.bySigningKey.set(keyText, record);
-    return record;
+    if (record.duressKey !== undefined) this.duressOwner.set(record.duressKey, keyText);
+    return { volunteer: record, underDuress: false };
+  }
+
+  /** Whether `key` is `signingKey` itself or already any enrolled volunteer's signing or duress key. */
+  private async keyTaken(key: string, signingKey: string): Promise<boolean> {
+    if (key === signingKey || this.duressOwner.has(key)) return true;
+    const cached = this.bySigningKey.get(key);
+    if (cached) return true;
+    return (await io(this.device.volunteerByKey(bytesOf(key)))) !== undefined;
   }
 
   /**
@@ -738,11 +784,15 @@ export class FetchRun {
   }
 }
 
-/** A report from a revoked key: anything after a wipe-ack's seq, or anything once the relay revoked it. */
-function isRevoked(volunteer: VolunteerRecord, message: InnerMessage): boolean {
+/**
+ * A report from a revoked key: anything after a wipe-ack's seq, or anything once the relay revoked
+ * it. The duress key has its own seq space (the wipe-ack's seq says nothing about it), and a wipe
+ * erased the decoy too: once revoked, whatever it signs is refused.
+ */
+function isRevoked(volunteer: VolunteerRecord, message: InnerMessage, underDuress: boolean): boolean {
   const revoked = volunteer.revoked;
   if (revoked === undefined) return false;
-  return revoked.afterSeq === undefined || message.seq > revoked.afterSeq;
+  return underDuress || revoked.afterSeq === undefined || message.seq > revoked.afterSeq;
 }
 
 function photoLine(wire: string, ref: SealedPhotoRef, path: string): PhotoLine {
@@ -775,11 +825,18 @@ function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerR
 }
 
 /**
- * A report the relay received at or after the volunteer's duress report (not by seq: the duress
- * seq is reserved at enrollment): possibly signed by whoever holds the phone.
+ * A report signed by the duress key (whatever its kind, but `duress` itself), or one the relay
+ * received at or after the volunteer's first duress-signed report (by receipt time, not seq: the
+ * two keys have separate seq spaces): possibly sent by whoever holds the phone.
  */
-function afterDuress(volunteer: VolunteerRecord, item: EnvelopeItem, message: InnerMessage): boolean {
-  return volunteer.duressAt !== undefined && message.kind !== "duress" && item.receivedAt >= volunteer.duressAt;
+function afterDuress(
+  volunteer: VolunteerRecord,
+  item: EnvelopeItem,
+  message: InnerMessage,
+  underDuress: boolean,
+): boolean {
+  if (message.kind === "duress") return false;
+  return underDuress || (volunteer.duressAt !== undefined && item.receivedAt >= volunteer.duressAt);
 }
 
 /**

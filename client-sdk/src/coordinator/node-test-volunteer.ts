@@ -8,9 +8,11 @@ import {
   DOMAIN,
   decodeInvite,
   ENVELOPE_VERSION,
+  type EnrollRequest,
   encodeEnvelopeHeader,
   encodeWrappedKey,
   generateDeviceKeys,
+  generateSigningKeyPair,
   type InnerMessage,
   inviteNonceOf,
   inviteProofBase64url,
@@ -18,6 +20,7 @@ import {
   inviteStoredHashBase64url,
   type Roster,
   randomBytes,
+  type SigningKeyPair,
   sealEnvelope,
   sealPhoto,
   selectEpochKeys,
@@ -46,20 +49,42 @@ export class TestVolunteer {
     private readonly invite: { nonce: string; storedHash: string; proof: string },
     /** The invite's secret: what an enrolled volunteer could misuse (security tests). */
     readonly inviteSecret: Uint8Array,
+    /** The duress key D enrolled beside the signing key (what the decoy signs with). */
+    readonly duress: SigningKeyPair,
+    /** The duress public key enrolled and announced (D's, unless a test announced another). */
+    readonly announcedDuressKey: Uint8Array,
   ) {}
 
-  /** Redeems the invite at the relay and sends the `enrolled` report. */
-  static async enroll(code: string, campaignId: string): Promise<TestVolunteer> {
+  /**
+   * Redeems the invite at the relay (with a duress key) and sends the `enrolled` report.
+   * `announceDuressKey` enrolls and announces that public key instead of D's (security tests).
+   */
+  static async enroll(
+    code: string,
+    campaignId: string,
+    options: { announceDuressKey?: Uint8Array; sendEnrolled?: boolean } = {},
+  ): Promise<TestVolunteer> {
     const invite = decodeInvite(code);
     const keys = generateDeviceKeys();
+    const duress = generateSigningKeyPair();
+    const duressKey = options.announceDuressKey ?? duress.publicKey;
     const anonymous = new RelayClient(invite.relayUrl);
     const token = inviteRedeemToken(invite.secret);
-    const pseudonym = await anonymous.enroll(campaignId, {
+    // An EnrollRequest (the relay client's parameter type does not name duressKey yet).
+    const request: EnrollRequest = {
       redeemToken: toBase64url(token),
       signingKey: toBase64url(keys.signing.publicKey),
       encryptionKey: toBase64url(keys.encryption.publicKey),
-      signature: signEnrollment(token, keys.signing.publicKey, keys.encryption.publicKey, keys.signing.privateKey),
-    });
+      duressKey: toBase64url(duressKey),
+      signature: signEnrollment(
+        token,
+        keys.signing.publicKey,
+        keys.encryption.publicKey,
+        keys.signing.privateKey,
+        duressKey,
+      ),
+    };
+    const pseudonym = await anonymous.enroll(campaignId, request);
     const roster = verifyRoster(await anonymous.getRoster(campaignId), invite.rootFingerprint);
     const client = anonymous.withCredential({
       campaignId,
@@ -79,9 +104,33 @@ export class TestVolunteer {
         proof: inviteProofBase64url(invite.secret, keys.signing.publicKey, keys.encryption.publicKey),
       },
       invite.secret,
+      duress,
+      duressKey,
     );
-    await volunteer.submit(volunteer.message("enrolled", "0", ""));
+    if (options.sendEnrolled !== false) await volunteer.sendEnrolled();
     return volunteer;
+  }
+
+  /** Sends the `enrolled` report (enroll does, unless told not to). */
+  async sendEnrolled(): Promise<string> {
+    const message = this.message("enrolled", "0", "");
+    await this.submit(message);
+    return message.messageId;
+  }
+
+  /** The signer that signs with the duress key D (what the decoy does). */
+  get duressSigner(): DeviceKeys {
+    return { signing: this.duress, encryption: this.keys.encryption };
+  }
+
+  /** A client whose sessions this volunteer's pseudonym opens with the duress key D (the decoy's). */
+  duressClient(principal: string = this.pseudonym): RelayClient {
+    return this.client.withCredential({
+      campaignId: this.campaignId,
+      role: "volunteer",
+      principal,
+      signingPrivateKey: this.duress.privateKey,
+    });
   }
 
   /** The fields every inner message has, with the next seq. */
@@ -101,7 +150,13 @@ export class TestVolunteer {
   message(kind: "status" | "duress" | "checkin" | "enrolled", table: string, text: string): InnerMessage {
     const common = this.common(table, text);
     if (kind === "enrolled") {
-      return { kind, ...common, invite: this.invite, encryptionKey: toBase64url(this.keys.encryption.publicKey) };
+      return {
+        kind,
+        ...common,
+        invite: this.invite,
+        encryptionKey: toBase64url(this.keys.encryption.publicKey),
+        duressKey: toBase64url(this.announcedDuressKey),
+      };
     }
     return { kind, ...common };
   }

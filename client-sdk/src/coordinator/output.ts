@@ -51,6 +51,9 @@ export const QUARANTINE_REASON = {
   notEnrolledAtRelay:
     "an enrollment report for a key the relay never enrolled (an invite copied by an enrolled volunteer)",
   revoked: "volunteer revoked",
+  /** An enrollment announcing a duress key that is already some enrolled volunteer's key (or its own signing key). */
+  duressKeyTaken:
+    "an enrollment report whose duress key is already an enrolled key (an attempt to sign as another volunteer)",
   unprocessable:
     "signed, but could not be processed: inconsistent content (e.g. a photo reference whose size and chunk count disagree) from a faulty or hostile device",
 } as const;
@@ -60,6 +63,7 @@ export const SECURITY_REASONS: ReadonlySet<string> = new Set([
   QUARANTINE_REASON.inviteReused,
   QUARANTINE_REASON.inviteExpired,
   QUARANTINE_REASON.notEnrolledAtRelay,
+  QUARANTINE_REASON.duressKeyTaken,
 ]);
 
 export interface QuarantineEntry {

@@ -68,6 +68,11 @@ export const volunteerRecord = z.strictObject({
   pseudonym,
   signingKey: b64,
   encryptionKey: b64,
+  /**
+   * The duress key its `enrolled` report announced: anything signed by it is this volunteer's,
+   * sent UNDER DURESS (the decoy profile signs with it). Absent for devices that predate it.
+   */
+  duressKey: b64.optional(),
   label: z.string().optional(),
   enrolledAt: timestamp,
   /** receivedAt of the latest report of any kind. */
@@ -77,8 +82,8 @@ export const volunteerRecord = z.strictObject({
   counts: z.record(z.string(), z.number().int().nonnegative()),
   duress: z.boolean(),
   /**
-   * receivedAt (relay clock) of the volunteer's first `duress` report: reports the relay received
-   * at or after it are marked afterDuress (its seq was reserved at enrollment, so seq cannot tell).
+   * receivedAt (relay clock) of the volunteer's first `duress` report or first report signed by
+   * its duress key: reports the relay received at or after it are marked afterDuress.
    */
   duressAt: timestamp.optional(),
   wipe: z.enum(WIPE_STATES),
@@ -106,7 +111,8 @@ export const volunteerRecord = z.strictObject({
 });
 export type VolunteerRecord = z.infer<typeof volunteerRecord>;
 
-export const volunteerKeyRecord = z.strictObject({ pseudonym });
+/** Key → volunteer index; `duress` marks the volunteer's duress key (what it signs is flagged). */
+export const volunteerKeyRecord = z.strictObject({ pseudonym, duress: z.literal(true).optional() });
 
 export const inviteUseRecord = z.strictObject({ storedHash: b64, signingKey: b64, pseudonym });
 export type InviteUseRecord = z.infer<typeof inviteUseRecord>;
