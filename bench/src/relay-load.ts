@@ -26,6 +26,17 @@ export type LoadJob =
       readonly chunkBytes: number;
       readonly concurrency: number;
     }
+  | {
+      readonly kind: "chunk-runs";
+      /** `${base}/v1/campaigns/${campaignId}/photos/` (photoId and run path appended). */
+      readonly photosUrl: string;
+      readonly photos: readonly { readonly photoId: string; readonly token: string }[];
+      readonly chunksPerPhoto: number;
+      /** Chunks per request (the last run of a photo may be shorter). */
+      readonly runChunks: number;
+      readonly chunkBytes: number;
+      readonly concurrency: number;
+    }
   | { readonly kind: "tcp"; readonly port: number; readonly bytes: number };
 
 export interface LoadResult {
@@ -155,6 +166,50 @@ async function chunks(job: Extract<LoadJob, { kind: "chunks" }>): Promise<LoadRe
   };
 }
 
+async function chunkRuns(job: Extract<LoadJob, { kind: "chunk-runs" }>): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: job.concurrency });
+  const runsPerPhoto = Math.ceil(job.chunksPerPhoto / job.runChunks);
+  const chunk = randomBytes(job.chunkBytes);
+  const bodies = new Map<number, Uint8Array>();
+  const body = (count: number) => {
+    let bytes = bodies.get(count);
+    if (bytes === undefined) {
+      bytes = new Uint8Array(count * job.chunkBytes);
+      for (let i = 0; i < count; i++) bytes.set(chunk, i * job.chunkBytes);
+      bodies.set(count, bytes);
+    }
+    return bytes;
+  };
+  const total = job.photos.length * runsPerPhoto;
+  const make = (i: number) => {
+    const photo = job.photos[Math.floor(i / runsPerPhoto)];
+    if (photo === undefined) throw new Error("no photo");
+    const first = (i % runsPerPhoto) * job.runChunks;
+    const count = Math.min(job.runChunks, job.chunksPerPhoto - first);
+    return send(
+      agent,
+      `${job.photosUrl}${photo.photoId}/chunk-runs/${first}`,
+      "PUT",
+      { authorization: `Bearer ${photo.token}`, "content-type": "application/octet-stream" },
+      body(count),
+    );
+  };
+  const run = await drive(total, job.concurrency, make, (s) => s === 200);
+  agent.destroy();
+  const sorted = run.latencies.sort((a, b) => a - b);
+  const chunks = job.photos.length * job.chunksPerPhoto;
+  return {
+    requests: total,
+    seconds: run.seconds,
+    // Chunks per second, like the single-chunk job, so the two rows compare.
+    perSecond: chunks / run.seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    bytes: chunks * job.chunkBytes,
+    failures: run.failures,
+  };
+}
+
 /** Bare loopback TCP: write `bytes` into a socket whose other end discards them. */
 function tcp(job: Extract<LoadJob, { kind: "tcp" }>): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
@@ -183,5 +238,11 @@ function tcp(job: Extract<LoadJob, { kind: "tcp" }>): Promise<LoadResult> {
 const job = JSON.parse(process.argv[2] ?? "{}") as LoadJob;
 await initSodium();
 const result =
-  job.kind === "envelopes" ? await envelopes(job) : job.kind === "chunks" ? await chunks(job) : await tcp(job);
+  job.kind === "envelopes"
+    ? await envelopes(job)
+    : job.kind === "chunks"
+      ? await chunks(job)
+      : job.kind === "chunk-runs"
+        ? await chunkRuns(job)
+        : await tcp(job);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -20,6 +20,7 @@ import {
   mailboxResponse,
   OCTET_STREAM,
   putChunkResponse,
+  putChunkRunResponse,
   putMailboxResponse,
   registerCampaignResponse,
   revokeResponse,
@@ -174,6 +175,26 @@ export class RelayClient {
   async putChunk(photoId: string, index: number, chunk: Uint8Array): Promise<boolean> {
     const response = await this.authedRaw(API.putChunk, { photoId, index }, { type: OCTET_STREAM, bytes: chunk });
     return parseJson(response.body, putChunkResponse).complete;
+  }
+
+  /**
+   * Uploads consecutive chunks `first`, `first + 1`, … in one request (1 to MAX_CHUNK_RUN, each
+   * exactly PHOTO_CHUNK_CIPHERTEXT_BYTES). Resolves once all are durable (also on a retry); a
+   * refused run stored nothing. Resolves with `complete` (every chunk of the photo is there).
+   */
+  async putChunkRun(photoId: string, first: number, chunks: readonly Uint8Array[]): Promise<boolean> {
+    const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+    const response = await this.authedRaw(API.putChunkRun, { photoId, first }, { type: OCTET_STREAM, bytes });
+    const answer = parseJson(response.body, putChunkRunResponse);
+    if (answer.first !== first || answer.count !== chunks.length) {
+      throw new RelayProtocolError("the relay answered for another chunk run: check the relay's version");
+    }
+    return answer.complete;
   }
 
   async readMailbox(): Promise<z.infer<typeof mailboxResponse>["slots"]> {

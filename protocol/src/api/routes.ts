@@ -28,6 +28,7 @@ export const API = {
   createPhoto: route("PUT", `${campaign}/photos/:photoId`),
   listChunks: route("GET", `${campaign}/photos/:photoId/chunks`),
   putChunk: route("PUT", `${campaign}/photos/:photoId/chunks/:index`),
+  putChunkRun: route("PUT", `${campaign}/photos/:photoId/chunk-runs/:first`),
   getChunk: route("GET", `${campaign}/photos/:photoId/chunks/:index`),
   readInbox: route("GET", `${campaign}/inbox`),
   ackInbox: route("POST", `${campaign}/inbox/ack`),

@@ -3,20 +3,87 @@
 import {
   API,
   type ChunkListResponse,
+  type ChunkRunParams,
   type CreatePhotoResponse,
   chunkParams,
+  chunkRunParams,
   createPhotoRequest,
+  MAX_CHUNK_RUN,
+  MAX_CHUNK_RUN_BYTES,
+  MAX_PHOTO_CHUNKS,
   OCTET_STREAM,
   PHOTO_CHUNK_CIPHERTEXT_BYTES,
   type PutChunkResponse,
+  type PutChunkRunResponse,
   photoParams,
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
 import { requireSession } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { errors, RelayError } from "../errors.js";
+import type { ChunkResult } from "../store/store.js";
 import { coarsen, MINUTE_MS } from "../time.js";
 import { bodyBytes, parseOr400 } from "../validate.js";
+
+const CHUNK_CONFLICT = "this chunk index is out of range or holds different bytes; re-declare the photo under a new id";
+
+/** Counts a stored or duplicate chunk; throws the wire error of a refused one. */
+function chunkStored(ctx: RelayContext, result: ChunkResult): boolean {
+  switch (result.status) {
+    case "stored":
+      ctx.metrics.count("photo_chunks_stored");
+      if (result.complete) ctx.metrics.count("photos_completed");
+      return result.complete;
+    case "duplicate":
+      ctx.metrics.count("photo_chunks_duplicate");
+      return result.complete;
+    case "conflict":
+      throw new RelayError("CONFLICT", CHUNK_CONFLICT);
+    case "unknown-photo":
+      throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
+    default: {
+      const never: never = result;
+      throw new Error(`unexpected chunk result ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * Stores a run of consecutive chunks, refusing a bad run before anything is written:
+ *   1. the chunks the relay already holds are checked (a retry: duplicate, or other bytes:
+ *      conflict) — putPhotoChunk never writes an index that is already there;
+ *   2. the run's LAST chunk is stored alone: out of the photo's range, it is refused unwritten,
+ *      and since the run is consecutive every other index is then in range;
+ *   3. the rest are stored concurrently, so they share the store's durable writes (SQLite group
+ *      commit, Redis pipelining under appendfsync always).
+ * Answers once every chunk is durable. Indices stored by a concurrent request in the meantime
+ * are handled by the store like any retry.
+ */
+async function putRun(
+  ctx: RelayContext,
+  { campaignId, photoId, first }: ChunkRunParams,
+  chunks: readonly Uint8Array[],
+): Promise<boolean> {
+  const have = await ctx.store.listPhotoChunks(campaignId, photoId);
+  if (have === undefined) throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
+  const held = new Set(have);
+  const now = coarsen(ctx.clock(), MINUTE_MS);
+  const put = (offset: number) =>
+    ctx.store.putPhotoChunk(campaignId, photoId, first + offset, chunks[offset] as Uint8Array, now);
+  const offsets = chunks.map((_, offset) => offset);
+  const last = chunks.length - 1;
+  const heldOffsets = offsets.filter((offset) => held.has(first + offset));
+  let complete = (await Promise.all(heldOffsets.map(put))).map((r) => chunkStored(ctx, r)).some(Boolean);
+  const missing = offsets.filter((offset) => !held.has(first + offset));
+  if (missing.includes(last)) complete = chunkStored(ctx, await put(last)) || complete;
+  const rest = missing.filter((offset) => offset !== last);
+  // Every write settles before any answer (a refusal or a store failure included) is sent.
+  const settled = await Promise.allSettled(rest.map(put));
+  for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
+  for (const outcome of settled)
+    if (outcome.status === "fulfilled") complete = chunkStored(ctx, outcome.value) || complete;
+  return complete;
+}
 
 export function registerPhotoRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.route({
@@ -68,26 +135,36 @@ export function registerPhotoRoutes(app: FastifyInstance, ctx: RelayContext): vo
         new Uint8Array(chunk),
         coarsen(ctx.clock(), MINUTE_MS),
       );
-      switch (result.status) {
-        case "stored":
-          ctx.metrics.count("photo_chunks_stored");
-          if (result.complete) ctx.metrics.count("photos_completed");
-          return { status: "stored", complete: result.complete };
-        case "duplicate":
-          ctx.metrics.count("photo_chunks_duplicate");
-          return { status: "stored", complete: result.complete };
-        case "conflict":
-          throw new RelayError(
-            "CONFLICT",
-            "this chunk index is out of range or holds different bytes; re-declare the photo under a new id",
-          );
-        case "unknown-photo":
-          throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
-        default: {
-          const never: never = result;
-          throw new Error(`unexpected chunk result ${JSON.stringify(never)}`);
-        }
+      return { status: "stored", complete: chunkStored(ctx, result) };
+    },
+  });
+
+  app.route({
+    method: API.putChunkRun.method,
+    url: API.putChunkRun.path,
+    bodyLimit: MAX_CHUNK_RUN_BYTES,
+    onRequest: requireSession(ctx, "volunteer"),
+    handler: async (request): Promise<PutChunkRunResponse> => {
+      const params = parseOr400(chunkRunParams, request.params, "path");
+      if (request.headers["content-type"] !== OCTET_STREAM) {
+        throw new RelayError("UNSUPPORTED_MEDIA_TYPE", `send chunk runs as ${OCTET_STREAM}`);
       }
+      const body = bodyBytes(request.body);
+      const count = body.length / PHOTO_CHUNK_CIPHERTEXT_BYTES;
+      if (!Number.isInteger(count) || count < 1 || count > MAX_CHUNK_RUN) {
+        throw errors.malformed(
+          `a chunk run must be 1 to ${MAX_CHUNK_RUN} chunks of exactly ${PHOTO_CHUNK_CIPHERTEXT_BYTES} bytes each`,
+        );
+      }
+      if (params.first + count > MAX_PHOTO_CHUNKS) {
+        throw errors.malformed(`a chunk run must end at chunk index ${MAX_PHOTO_CHUNKS - 1} at most`);
+      }
+      // Copies out of fastify's body buffer, one per chunk, before they are kept.
+      const chunks = Array.from({ length: count }, (_, i) =>
+        body.slice(i * PHOTO_CHUNK_CIPHERTEXT_BYTES, (i + 1) * PHOTO_CHUNK_CIPHERTEXT_BYTES),
+      );
+      const complete = await putRun(ctx, params, chunks);
+      return { status: "stored", first: params.first, count, complete };
     },
   });
 

@@ -21,6 +21,7 @@ import {
   inboxAckRequest,
   inviteRedeemToken,
   inviteStoredHashBase64url,
+  MAX_CHUNK_RUN,
   MAX_RECIPIENTS,
   mailboxAckRequest,
   OCTET_STREAM,
@@ -955,6 +956,77 @@ export function routeArbitraries(w: World): Record<ApiRouteName, fc.Arbitrary<Fu
             request(
               "PUT",
               path(API.putChunk.path, { ...photoParams, index: "0" }),
+              { ...vAuth, "content-type": OCTET_STREAM },
+              Buffer.from(w.chunk0),
+            ),
+          ),
+        ),
+      ],
+    ),
+
+    putChunkRun: octetRoute(
+      w,
+      API.putChunkRun.path,
+      { ...photoParams, first: "1" },
+      "volunteer",
+      () => randomBytes(2 * PHOTO_CHUNK_CIPHERTEXT_BYTES),
+      fc.oneof(
+        fc
+          .integer({ min: 0, max: 2 * PHOTO_CHUNK_CIPHERTEXT_BYTES + 5_000 })
+          .filter((n) => n % PHOTO_CHUNK_CIPHERTEXT_BYTES !== 0 || n === 0)
+          .map((n) => ({ label: `a chunk run of ${n} bytes`, payload: Buffer.from(randomBytes(n)) })),
+        fc.constant({
+          label: `a chunk run of ${MAX_CHUNK_RUN + 1} chunks`,
+          payload: Buffer.from(randomBytes((MAX_CHUNK_RUN + 1) * PHOTO_CHUNK_CIPHERTEXT_BYTES)),
+        }),
+      ),
+      [
+        fc
+          .integer({ min: 1, max: 3 })
+          .map((count) =>
+            fuzzCase(`a chunk run of ${count} reaching past the photo's count`, "rejected", false, () =>
+              request(
+                "PUT",
+                path(API.putChunkRun.path, { ...photoParams, first: String(PHOTO_CHUNKS + 1 - count) }),
+                { ...vAuth, "content-type": OCTET_STREAM },
+                Buffer.from(randomBytes(count * PHOTO_CHUNK_CIPHERTEXT_BYTES)),
+              ),
+            ),
+          ),
+        hostileIndex.map((first) =>
+          fuzzCase(`a hostile first chunk index ${JSON.stringify(first.slice(0, 40))}`, "rejected", false, () =>
+            request(
+              "PUT",
+              path(API.putChunkRun.path, { ...photoParams, first }),
+              { ...vAuth, "content-type": OCTET_STREAM },
+              Buffer.from(randomBytes(PHOTO_CHUNK_CIPHERTEXT_BYTES)),
+            ),
+          ),
+        ),
+        fc
+          .constantFrom(
+            "a chunk run with other bytes for a stored chunk (conflict)",
+            "a chunk run of an undeclared photo",
+          )
+          .map((label) =>
+            fuzzCase(label, "rejected", false, () =>
+              request(
+                "PUT",
+                path(API.putChunkRun.path, {
+                  campaignId: cid,
+                  photoId: label.includes("undeclared") ? randomId() : w.photoId,
+                  first: "0",
+                }),
+                { ...vAuth, "content-type": OCTET_STREAM },
+                Buffer.from(randomBytes(2 * PHOTO_CHUNK_CIPHERTEXT_BYTES)),
+              ),
+            ),
+          ),
+        fc.constant(
+          fuzzCase("a stored chunk again, as a run of one", "idempotent", false, () =>
+            request(
+              "PUT",
+              path(API.putChunkRun.path, { ...photoParams, first: "0" }),
               { ...vAuth, "content-type": OCTET_STREAM },
               Buffer.from(w.chunk0),
             ),
