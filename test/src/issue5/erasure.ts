@@ -6,15 +6,37 @@
 //   2. the remembered data key decrypts no file any more (crypto-erase: nothing readable is left);
 //   3. no file holds any of the needles, raw or encoded (test/src/helpers/scan.ts: UTF-8, UTF-16,
 //      hex, base64, base64url at every alignment);
-//   4. with `duressPin`: the decoy opens, and its decrypted records hold none of the needles.
+//   4. with `duressPin`: the decoy opens, and neither its decrypted records nor the capsule it
+//      can open hold any of the needles (but the pseudonym: the decoy is that pseudonym, signing
+//      with the duress key), in particular no byte of the real signing key.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openCapsule, parseKeySlotFile } from "@testigo/client-sdk";
 import { decodeInvite, inviteRedeemToken } from "@testigo/protocol";
 import { binaryNeedle, describeFindings, filesUnder, type Needle, scanFiles, textNeedle } from "../helpers/scan.js";
-import { folderFiles, type OpenedProfile, openProfile, openWithPin } from "./device-state.js";
+import {
+  type DeviceFiles,
+  folderFiles,
+  KEY_SLOT_FILE,
+  type OpenedProfile,
+  openProfile,
+  openWithPin,
+} from "./device-state.js";
 import { bytes, identityOf } from "./fixture.js";
+
+/** The decoy holds the real pseudonym by design (it signs as it with the duress key). */
+const PSEUDONYM_NEEDLE = "real pseudonym";
+
+/** The capsule region opened with the decoy's capsule secret key, if it opens (a pending duress). */
+async function openDecoyCapsule(files: DeviceFiles, decoy: OpenedProfile): Promise<Uint8Array | undefined> {
+  const keys = decoy.records.get("capsule-keys");
+  const slots = await files.read(KEY_SLOT_FILE);
+  if (keys === undefined || slots === undefined) return undefined;
+  const secretKey = bytes((JSON.parse(Buffer.from(keys).toString("utf8")) as { secretKey: string }).secretKey);
+  return openCapsule(parseKeySlotFile(slots), secretKey);
+}
 
 export interface RealSecrets {
   readonly pin: string;
@@ -60,10 +82,11 @@ export async function recordSecrets(
     binaryNeedle("invite proof", bytes(identity.invite.proof)),
     binaryNeedle("real data key", profile.dataKey),
     binaryNeedle("real signing seed", signing.subarray(0, 32)),
+    binaryNeedle("real signing secret key", signing),
     binaryNeedle("real signing public key", bytes(identity.signing.publicKey)),
     binaryNeedle("real encryption private key", bytes(identity.encryption.privateKey)),
     binaryNeedle("real encryption public key", bytes(identity.encryption.publicKey)),
-    textNeedle("real pseudonym", identity.pseudonym),
+    textNeedle(PSEUDONYM_NEEDLE, identity.pseudonym),
     ...options.markers.map((m, i) => textNeedle(`report marker #${i}`, m)),
     ...options.photos.flatMap((p, i) => photoWindows(`photo #${i}`, p)),
   ];
@@ -112,7 +135,11 @@ export async function assertErased(
     for (const [i, [name, value]] of [...decoy.records].entries()) {
       writeFileSync(join(plain, `${i}-${name.replace(/[^A-Za-z0-9_-]/g, "_")}`), value);
     }
-    const inDecoy = scanFiles(filesUnder(plain), real.needles);
+    // The capsule, opened with the decoy's capsule key, is scanned too.
+    const capsule = await openDecoyCapsule(files, decoy);
+    if (capsule !== undefined) writeFileSync(join(plain, "capsule"), capsule);
+    const needles = real.needles.filter((n) => n.label !== PSEUDONYM_NEEDLE);
+    const inDecoy = scanFiles(filesUnder(plain), needles);
     assert.equal(inDecoy.length, 0, `the decoy's decrypted records: ${describeFindings(inDecoy)}`);
   } finally {
     rmSync(plain, { recursive: true, force: true });

@@ -193,13 +193,43 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     // The decoy keeps working with the duress PIN, and the real PIN now fails like a wrong one.
     const status = await volunteerCli("status", phone, phone.duressPinFile as string, ["--json"]);
     assert.equal(status.code, 0, status.stderr);
-    assert.notEqual((JSON.parse(status.stdout) as { pseudonym: string }).pseudonym, real.pseudonym);
+    // The decoy is the same pseudonym, signing with the duress key: it is enrolled at the relay.
+    assert.equal((JSON.parse(status.stdout) as { pseudonym: string }).pseudonym, real.pseudonym);
     const again = await volunteerCli("unlock", phone, phone.pinFile);
     assert.equal(again.code, EXIT_WRONG_SECRET, `the real PIN after duress: ${again.stdout} ${again.stderr}`);
     // A second duress unlock sends no second alert.
     assert.equal((await volunteerCli("unlock", phone, phone.duressPinFile as string)).code, 0);
     await fetchAll(coordinator, out);
     assert.equal(readReports(out).filter((r) => r.kind === "duress").length, 1, "still one duress report");
+
+    // Coerced use of the decoy works through the relay like a real phone (same output as the
+    // other phone's real profile) and reaches the coordinators flagged afterDuress.
+    const decoyMarker = marker();
+    const forced = await volunteerCli("report", phone, phone.duressPinFile as string, [
+      "--table",
+      "7",
+      "--text",
+      decoyMarker,
+    ]);
+    const honest = await volunteerCli("report", witness, witness.pinFile, ["--table", "7", "--text", marker()]);
+    assert.deepEqual(
+      { code: forced.code, stdout: forced.stdout, stderr: forced.stderr },
+      { code: honest.code, stdout: honest.stdout, stderr: honest.stderr },
+      "a forced report on the decoy prints and exits like one on a real profile",
+    );
+    assert.equal(forced.code, 0, forced.stderr);
+    const sync = await volunteerCli("sync", phone, phone.duressPinFile as string);
+    assert.equal(sync.code, 0, `the decoy's sync: ${sync.stdout} ${sync.stderr}`);
+    await fetchAll(coordinator, out);
+    const decoyLine = readReports(out).find((r) => r.text === decoyMarker) as
+      | (ReturnType<typeof readReports>[number] & { afterDuress?: boolean })
+      | undefined;
+    assert.deepEqual(
+      [decoyLine?.volunteer, decoyLine?.kind, decoyLine?.afterDuress],
+      [real.pseudonym, "status", true],
+      "the decoy's report is the volunteer's, flagged afterDuress",
+    );
+    await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
   });
 
   it("remote wipe: coordinator wipe → volunteer sync → wipe-ack, device erased, credential revoked at the relay", async () => {

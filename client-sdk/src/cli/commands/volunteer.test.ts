@@ -149,6 +149,34 @@ describe("testigo volunteer (CLI)", () => {
     assert.equal(after.code, 5);
     assert.match(after.stderr, /wrong PIN: nothing changed; 9 attempts left/);
 
+    // The decoy is enrolled at the relay (it signs with the duress key): a forced report, acta and
+    // sync print and exit exactly like on a real profile, and the reports reach the coordinators.
+    const reportArgs = ["--table", "12", "--text", "all calm"];
+    const realReport = testigo("volunteer", "report", "--dir", a, ...reportArgs, ...pin);
+    const forcedReport = testigo("volunteer", "report", "--dir", b, ...reportArgs, ...duress);
+    assert.deepEqual(
+      [forcedReport.code, forcedReport.stdout, forcedReport.stderr],
+      [realReport.code, realReport.stdout, realReport.stderr],
+    );
+    assert.deepEqual([realReport.code, realReport.stdout], [0, "sent\n"], realReport.stderr);
+    const photo = join(work, "decoy-acta.jpg");
+    writeFileSync(
+      photo,
+      new Uint8Array(100_000).map((_, i) => (i * 13) & 0xff),
+    );
+    const realActa = testigo("volunteer", "acta", "--dir", a, "--table", "12", photo, ...pin);
+    const forcedActa = testigo("volunteer", "acta", "--dir", b, "--table", "12", photo, ...duress);
+    assert.deepEqual([forcedActa.code, forcedActa.stdout], [realActa.code, realActa.stdout]);
+    assert.equal(realActa.code, 0, realActa.stderr);
+    const realSync = testigo("volunteer", "sync", "--dir", a, ...pin);
+    const forcedSync = testigo("volunteer", "sync", "--dir", b, ...duress);
+    assert.deepEqual(
+      [forcedSync.code, forcedSync.stdout, forcedSync.stderr],
+      [realSync.code, realSync.stdout, realSync.stderr],
+    );
+    assert.equal(realSync.code, 0, realSync.stderr);
+    assert.deepEqual(await kinds(), ["status", "status", "acta", "acta"]);
+
     const checkin = testigo("volunteer", "checkin", "--dir", a, ...pin);
     assert.deepEqual([checkin.code, checkin.stdout], [0, "sent\n"], checkin.stderr);
     assert.deepEqual(await kinds(), ["checkin"]);
