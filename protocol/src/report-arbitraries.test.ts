@@ -2,6 +2,7 @@
 // (A *.test.ts file so that it is never part of the published package; it registers no tests.)
 import fc from "fast-check";
 import { toBase64url } from "./bytes.js";
+import { generateSigningKeyPair } from "./keys.js";
 import { MAX_PHOTO_BYTES, photoChunkCount } from "./photo.js";
 import {
   type InnerMessage,
@@ -54,6 +55,8 @@ function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
       return fc.record({
         invite: fc.record({ nonce: bytesB64(8), storedHash: bytesB64(32), proof: bytesB64(32) }),
         encryptionKey: bytesB64(32),
+        duressKey: fc.constant(toBase64url(generateSigningKeyPair().publicKey)),
+        text: fc.constant(""),
       });
     case REPORT_KIND.wipeAck:
       return fc.record({ counter: fc.nat() });
@@ -96,6 +99,9 @@ export function maximalShortMessage(kind: ReportKind, campaignId: string, messag
     [REPORT_KIND.enrolled]: {
       invite: { nonce: toBase64url(new Uint8Array(8).fill(0xff)), storedHash: max, proof: max },
       encryptionKey: max,
+      // Every Ed25519 public key is 43 base64url characters; an enrolled report carries no text.
+      duressKey: toBase64url(generateSigningKeyPair().publicKey),
+      text: "",
     },
     [REPORT_KIND.wipeAck]: { counter: Number.MAX_SAFE_INTEGER },
     [REPORT_KIND.securityNotice]: { reason: "replayed-control" },

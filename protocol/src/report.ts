@@ -171,6 +171,9 @@ export const actaReport = z
 export const enrolledReport = z.strictObject({
   kind: z.literal(REPORT_KIND.enrolled),
   ...common,
+  // No free text: the device writes none, and the room it would take is the duress key's (every
+  // field at its bound must still fit bucket 0).
+  text: z.string().length(0, "an enrolled report carries no text"),
   /** nonce: the first half of the invite secret, from which any coordinator device recomputes it (invite-secret.ts). */
   invite: z.strictObject({ nonce: base64urlBytes(8), storedHash: base64urlBytes(32), proof: base64urlBytes(32) }),
   // Control messages (a wipe) are sealed to it: a low-order key would make every one fail.
