@@ -1,4 +1,4 @@
-// Exit codes of the `testigo` command: a contract for scripts (docs/cli.md lists them).
+// Exit codes of the `testigo` command: a contract for scripts (docs/cli-volunteer.md and docs/cli-coordinator.md list them).
 export const EXIT = {
   ok: 0,
   /** Something failed that is not covered below; the message says what. */

@@ -1,5 +1,5 @@
 // The `testigo` command: dispatches to a subcommand, prints errors people can act on, and maps
-// them to documented exit codes (docs/cli.md). The only place that touches process.*.
+// them to documented exit codes (docs/cli-volunteer.md, docs/cli-coordinator.md). The only place that touches process.*.
 import { parseFlags } from "./args.js";
 import { CliError } from "./cli-error.js";
 import type { CliContext, Command } from "./command.js";

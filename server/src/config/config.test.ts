@@ -47,4 +47,17 @@ describe("relay configuration", () => {
     assert.equal(tokenProblem.includes("short-secret"), false);
     assert.equal(problems({ port: "x", rateCapacity: "0", jsonBodyLimit: "1" }).length, 3);
   });
+
+  it("never echoes a Redis password from a bad URL", () => {
+    for (const raw of [
+      { redis: "redis://:hunter2-pass@bad host:6379" },
+      { redis: "rediss://relay:hunter2-pass@" },
+      { redisCluster: "redis://:hunter2-pass@h1:7000,ftp://:hunter2-pass@h2:7001" },
+    ]) {
+      const problem = problems(raw).join("\n");
+      assert.match(problem, /--redis/, problem);
+      assert.equal(problem.includes("hunter2"), false, problem);
+      assert.match(problem, /\*\*\*@/, "says where the password was");
+    }
+  });
 });

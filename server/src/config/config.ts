@@ -166,6 +166,11 @@ function settingName(key: string): string {
   return flag ? `${flag} / ${env}` : env;
 }
 
+/** A value to echo in an error: any URL password (redis://user:PASSWORD@host) replaced by "***". */
+function withoutPasswords(value: unknown): unknown {
+  return typeof value === "string" ? value.replace(/(\/\/[^/@\s:]*:)[^@\s]*@/g, "$1***@") : value;
+}
+
 /** Validates settings; throws ConfigError listing every bad value (secrets are never echoed). */
 export function loadConfig(raw: RawSettings): RelayConfig {
   const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
@@ -174,7 +179,8 @@ export function loadConfig(raw: RawSettings): RelayConfig {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const key = String(issue.path[0] ?? "");
-        const given = key === "relayToken" ? "" : ` (got ${JSON.stringify(raw[key as keyof RawSettings])})`;
+        const given =
+          key === "relayToken" ? "" : ` (got ${JSON.stringify(withoutPasswords(raw[key as keyof RawSettings]))})`;
         return `${settingName(key)}: ${issue.message}${given}`;
       }),
     );

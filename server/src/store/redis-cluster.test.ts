@@ -55,3 +55,39 @@ describe("RedisStore across cluster nodes", { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe("RedisStore on a Redis Cluster with a password", { timeout: 120_000 }, () => {
+  it("reaches every master with the URL's credentials, and refuses to start without them", async () => {
+    const secured = await startRedisCluster({ masters: 3, password: "cluster-secret-7f3a" });
+    try {
+      const store = await RedisStore.cluster(secured.urls.slice(0, 1), { connectTimeoutMs: 2_000 });
+      try {
+        // Enough campaigns that their hash tags land on all three masters (discovered, not given).
+        const ids = Array.from({ length: 12 }, () => randomBytes(9).toString("base64url"));
+        for (const campaignId of ids) {
+          await store.createCampaign({
+            campaignId,
+            rootPublicKey: "root",
+            roster: new Uint8Array([1]),
+            rosterSerial: 1,
+            deviceIds: ["dev-a"],
+            deviceSigningKeys: { "dev-a": "k" },
+            createdAt: Date.now(),
+          });
+          assert.equal(
+            (await store.submitEnvelope(campaignId, "m", new Uint8Array([7]), Date.now())).status,
+            "accepted",
+          );
+          assert.equal((await store.readInbox(campaignId, "dev-a", 10)).length, 1);
+        }
+        await store.ping();
+      } finally {
+        await store.close();
+      }
+      const withoutPassword = secured.urls.map((url) => url.replace(/\/\/[^@]*@/, "//"));
+      await assert.rejects(RedisStore.cluster(withoutPassword, { connectTimeoutMs: 1_000, commandTimeoutMs: 2_000 }));
+    } finally {
+      await secured.stop();
+    }
+  });
+});

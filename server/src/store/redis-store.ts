@@ -99,6 +99,20 @@ function socketOptions(options: RedisStoreOptions) {
   };
 }
 
+/** The username and password of the cluster's URLs (one cluster: one set, taken from the first URL). */
+function clusterCredentials(urls: readonly string[]): { username?: string; password?: string } {
+  const url = new URL(urls[0] ?? "redis://localhost");
+  return {
+    ...(url.username === "" ? {} : { username: decodeURIComponent(url.username) }),
+    ...(url.password === "" ? {} : { password: decodeURIComponent(url.password) }),
+  };
+}
+
+/** TLS to every node when the URLs say rediss://. */
+function clusterTls(urls: readonly string[]): { tls?: true } {
+  return urls.some((url) => url.startsWith("rediss://")) ? { tls: true } : {};
+}
+
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -155,7 +169,13 @@ async function clusterLink(urls: readonly string[], options: RedisStoreOptions):
   const timeout = options.commandTimeoutMs ?? 5_000;
   const cluster = createCluster({
     rootNodes: urls.map((url) => ({ url })),
-    defaults: { disableOfflineQueue: true, socket: socketOptions(options) },
+    // node-redis connects to the nodes it discovers (every master, not only the root nodes) with
+    // `defaults` alone: the credentials and TLS of the URLs must be there too.
+    defaults: {
+      disableOfflineQueue: true,
+      ...clusterCredentials(urls),
+      socket: { ...socketOptions(options), ...clusterTls(urls) },
+    },
   });
   cluster.on("error", () => {});
   await withTimeout(cluster.connect(), timeout, "connect").catch(async (error: unknown) => {

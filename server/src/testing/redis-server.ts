@@ -171,8 +171,13 @@ export interface RedisClusterProcess {
 }
 
 /** A real Redis Cluster of `masters` masters and no replicas, on loopback. */
-export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisClusterProcess> {
+export async function startRedisCluster(
+  options: { masters?: number; password?: string } = {},
+): Promise<RedisClusterProcess> {
   const masters = options.masters ?? 3;
+  const { password } = options;
+  // requirepass for clients, masterauth for the nodes' own links (replication, redis-cli --cluster).
+  const authArgs = password === undefined ? [] : ["--requirepass", password, "--masterauth", password];
   const nodes: { port: number; dir: string; child: ChildProcess }[] = [];
   const stop = async (): Promise<void> => {
     for (const node of nodes) {
@@ -209,11 +214,12 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
         "no",
         "--logfile",
         "",
+        ...authArgs,
       ]);
       nodes.push({ port, dir, child });
       await waitUntil(`cluster node on port ${port}`, async () => {
         if (child.exitCode !== null) throw new Error("redis-server exited");
-        return (await cli(port, undefined, ["ping"])) === "PONG";
+        return (await cli(port, password, ["ping"])) === "PONG";
       });
     }
     await run(
@@ -225,17 +231,19 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
         "--cluster-replicas",
         "0",
         "--cluster-yes",
+        ...(password === undefined ? [] : ["-a", password, "--no-auth-warning"]),
       ],
       { timeout: 30_000 },
     );
     for (const node of nodes) {
       await waitUntil("cluster_state:ok", async () =>
-        (await cli(node.port, undefined, ["cluster", "info"])).includes("cluster_state:ok"),
+        (await cli(node.port, password, ["cluster", "info"])).includes("cluster_state:ok"),
       );
     }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { urls: nodes.map((node) => `redis://127.0.0.1:${node.port}`), stop };
+  const auth = password === undefined ? "" : `:${encodeURIComponent(password)}@`;
+  return { urls: nodes.map((node) => `redis://${auth}127.0.0.1:${node.port}`), stop };
 }
