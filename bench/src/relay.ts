@@ -187,7 +187,7 @@ export async function runAndWriteRelayBench(): Promise<string> {
     "",
     `## Envelope submissions (${envelopeLength(0, 1)} bytes, bucket 0, one recipient)`,
     "",
-    "Relay: `POST /v1/campaigns/:id/envelopes` with session auth (sealed token opened, volunteer's revocation read from the store, rate limit in memory), header check, durable idempotent store and fan-out (SQLite: group commit). Bare: a fastify route that parses the octet-stream body, validates the path with zod, reads the header and answers 202.",
+    "Relay: `POST /v1/campaigns/:id/envelopes` with session auth (sealed token opened, volunteer's revocation status read from the store, remembered per relay node for at most 1 s; rate limit in memory), header check, durable idempotent store and fan-out (SQLite: group commit). Bare: a fastify route that parses the octet-stream body, validates the path with zod, reads the header and answers 202.",
     "",
     envelopeTable(results.map((r) => r.envelopes)),
     "",

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { API, initSodium } from "@testigo/protocol";
+import { API, initSodium, MAX_CHUNK_RUN } from "@testigo/protocol";
 import {
   type CoordinatorDevice,
   enroll,
@@ -238,15 +238,21 @@ describe("an offline volunteer, and a volunteer killed mid-upload (embedded stor
   });
 });
 
-/** Chunk uploads the relay answered with 2xx, counted from its request log (method + route only). */
+/**
+ * Chunks the relay answered with 2xx, counted from its request log (method + route only): a
+ * single upload counts one, a run counts MAX_CHUNK_RUN (the SDK sends full runs but for a
+ * photo's last one, which the log does not tell apart).
+ */
 function acceptedChunkUploads(logs: string): number {
   let count = 0;
   for (const line of logs.split("\n")) {
-    if (!line.includes(API.putChunk.path)) continue;
+    if (!line.includes(API.putChunk.path) && !line.includes(API.putChunkRun.path)) continue;
     try {
       const entry = JSON.parse(line) as { req?: { method?: string; route?: string }; res?: { statusCode?: number } };
       const code = entry.res?.statusCode ?? 0;
-      if (entry.req?.method === "PUT" && entry.req.route === API.putChunk.path && code >= 200 && code < 300) count++;
+      if (entry.req?.method !== "PUT" || code < 200 || code >= 300) continue;
+      if (entry.req.route === API.putChunk.path) count++;
+      else if (entry.req.route === API.putChunkRun.path) count += MAX_CHUNK_RUN;
     } catch {
       // a line torn by the reader racing the writer: counted next time
     }

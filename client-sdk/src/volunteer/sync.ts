@@ -4,8 +4,8 @@
 // in queue order — status reports, check-ins, `enrolled` AND the acta envelopes themselves (an
 // acta envelope is small: it carries the photos' keys and hashes, not the photos). Then each
 // photo is declared, the relay is asked which chunks it already has, and only the missing ones
-// are uploaded (a photo interrupted by a crash or a lost connection resumes at the first chunk
-// the relay lacks). Coordinators therefore usually see an acta before its photos and must wait
+// are uploaded, consecutive ones up to MAX_CHUNK_RUN per request (a photo interrupted by a crash
+// or a lost connection resumes at the first chunk the relay lacks). Coordinators therefore usually see an acta before its photos and must wait
 // for them; they must accept the other order too (a photo completed by an earlier run whose acta
 // was re-sealed later).
 //
@@ -20,6 +20,7 @@ import {
   controlSignersOf,
   DecryptionFailed,
   fromBase64url,
+  MAX_CHUNK_RUN,
   type OpenedControl,
   openControl,
   REPORT_KIND,
@@ -289,15 +290,60 @@ async function uploadPhoto(
   const have = new Set(await call(() => client.listChunks(photo.id)));
   let done = have.size;
   onEvent?.({ type: "photo-start", id: photo.id, total: photo.chunkCount, done });
-  for (let index = 0; index < photo.chunkCount; index++) {
-    if (have.has(index)) continue;
-    const chunk = await store.chunk(photo.id, index);
-    if (chunk === undefined) {
-      throw new VolunteerError("DAMAGED", "a queued photo's chunk is missing from the device");
+  let index = 0;
+  while (index < photo.chunkCount) {
+    if (have.has(index)) {
+      index++;
+      continue;
     }
-    await call(() => client.putChunk(photo.id, index, chunk));
-    done++;
-    onChunk({ type: "chunk-sent", id: photo.id, done, total: photo.chunkCount });
+    // A run of consecutive chunks the relay lacks, sent in one request (about 1 MiB at most).
+    const chunks: Uint8Array[] = [];
+    for (let next = index; next < photo.chunkCount && !have.has(next) && chunks.length < MAX_CHUNK_RUN; next++) {
+      const chunk = await store.chunk(photo.id, next);
+      if (chunk === undefined) {
+        throw new VolunteerError("DAMAGED", "a queued photo's chunk is missing from the device");
+      }
+      chunks.push(chunk);
+    }
+    await sendChunks(client, photo.id, index, chunks, call, (sent) => {
+      for (let i = 0; i < sent; i++) {
+        done++;
+        onChunk({ type: "chunk-sent", id: photo.id, done, total: photo.chunkCount });
+      }
+    });
+    index += chunks.length;
+  }
+}
+
+/** Relays that answered a chunk run with "no such route" (older relays): single chunks from then on. */
+const singleChunkRelays = new WeakSet<RelayClient>();
+
+/**
+ * Sends consecutive chunks from `first`: as one run, or one by one where runs are not served.
+ * `sent(n)` reports chunks as the relay accepts them.
+ */
+async function sendChunks(
+  client: RelayClient,
+  photoId: string,
+  first: number,
+  chunks: readonly Uint8Array[],
+  call: Call,
+  sent: (count: number) => void,
+): Promise<void> {
+  if (chunks.length > 1 && !singleChunkRelays.has(client)) {
+    try {
+      await call(() => client.putChunkRun(photoId, first, chunks));
+      sent(chunks.length);
+      return;
+    } catch (error) {
+      // 404 is also an unknown photo: the single upload below then answers 404 again.
+      if (!(error instanceof RelayRefused && error.code === "NOT_FOUND")) throw error;
+      singleChunkRelays.add(client);
+    }
+  }
+  for (const [offset, chunk] of chunks.entries()) {
+    await call(() => client.putChunk(photoId, first + offset, chunk));
+    sent(1);
   }
 }
 

@@ -6,12 +6,19 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initSodium, type PhotoRef, sha256, toBase64url } from "@testigo/protocol";
+import {
+  initSodium,
+  MAX_CHUNK_RUN,
+  PHOTO_CHUNK_CIPHERTEXT_BYTES,
+  type PhotoRef,
+  sha256,
+  toBase64url,
+} from "@testigo/protocol";
 import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
 import { MemoryStorage } from "../storage/memory-storage.js";
 import { NodeStorage } from "../storage/node-storage.js";
 import type { DeviceStorage } from "../storage/storage.js";
-import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
+import { type ActaPhoto, actaPhotos, syntheticActa } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import type { HttpTransport } from "../transport/http.js";
 import { fetchTransport } from "../transport/http.js";
@@ -121,9 +128,15 @@ describe("volunteer through a real relay", () => {
     await (await Volunteer.open(storage, PIN)).sync({ budgetMs: 5_000, ...noWait });
     await coordinator.fetch();
 
-    // The "crash": the connection dies for good after the 2nd chunk of the upload.
+    // The "crash": the connection dies for good after the 2nd chunk of the upload. This relay
+    // does not serve chunk runs (an older relay answers "no such route"), so the SDK sends the
+    // chunks one by one; the resumed upload below goes to a current relay, in runs.
     let chunkPuts = 0;
     const dying: HttpTransport = async (request) => {
+      if (request.method === "PUT" && request.url.includes("/chunk-runs/")) {
+        const body = JSON.stringify({ error: { code: "NOT_FOUND", message: "no such route" } });
+        return { status: 404, headers: { "content-type": "application/json" }, body: new TextEncoder().encode(body) };
+      }
       if (request.method === "PUT" && request.url.includes("/chunks/") && ++chunkPuts > 2) {
         throw new TypeError("fetch failed");
       }
@@ -145,6 +158,43 @@ describe("volunteer through a real relay", () => {
     };
     const ref = total.messages[0]?.photos?.[0] as PhotoRef;
     assert.equal(resumed.chunksSent, ref.chunkCount - 2);
+    assert.deepEqual(total.photos, [ref.photoId]);
+    assert.deepEqual(await coordinator.downloadPhoto(ref), photo);
+  });
+
+  it("uploads a large photo in runs of chunks; cut after the first run, it resumes with the rest, intact", async () => {
+    const { storage } = await enrolled();
+    await (await Volunteer.open(storage, PIN)).sync({ budgetMs: 5_000, ...noWait });
+    await coordinator.fetch();
+
+    // The connection dies for good once the first run has been answered.
+    const runs: number[] = [];
+    const dying: HttpTransport = async (request) => {
+      if (request.method === "PUT" && request.url.includes("/chunks/")) assert.fail("a single-chunk upload");
+      if (request.method === "PUT" && request.url.includes("/chunk-runs/")) {
+        if (runs.length > 0) throw new TypeError("fetch failed");
+        runs.push((request.body?.length ?? 0) / PHOTO_CHUNK_CIPHERTEXT_BYTES);
+      }
+      return fetchTransport(request);
+    };
+    const photo = syntheticActa(40 * 64 * 1024).bytes;
+    const first = await Volunteer.open(storage, PIN, { transport: dying });
+    await first.acta({ table: "56", photos: [photo] });
+    const broken = await first.sync({ budgetMs: 100, ...noWait });
+    assert.ok(broken.unreachable !== undefined);
+    assert.deepEqual(runs, [MAX_CHUNK_RUN], "one full run reached the relay");
+    assert.equal(broken.chunksSent, MAX_CHUNK_RUN);
+
+    const again = await Volunteer.open(storage, PIN);
+    const resumed = await again.sync({ budgetMs: 5_000, ...noWait });
+    assert.equal(resumed.photosSent, 1);
+    const total = (await coordinator.fetch()) as {
+      messages: { kind: string; photos?: PhotoRef[] }[];
+      photos: string[];
+    };
+    const ref = total.messages[0]?.photos?.[0] as PhotoRef;
+    assert.ok(ref.chunkCount > 2 * MAX_CHUNK_RUN, `a photo of ${ref.chunkCount} chunks spans several runs`);
+    assert.equal(resumed.chunksSent, ref.chunkCount - MAX_CHUNK_RUN);
     assert.deepEqual(total.photos, [ref.photoId]);
     assert.deepEqual(await coordinator.downloadPhoto(ref), photo);
   });
