@@ -12,8 +12,20 @@ export class NodeStorage implements DeviceStorage {
   private constructor(readonly dir: string) {}
 
   /** Opens (creating if needed) a storage folder with owner-only permissions. */
-  static async open(dir: string): Promise<NodeStorage> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+  /**
+   * Opens DIR, creating it (owner-only) unless `create` is false: commands that only read an
+   * enrolled device must not leave an empty folder behind when given a wrong path.
+   */
+  static async open(dir: string, options: { create?: boolean } = {}): Promise<NodeStorage> {
+    if (options.create === false) {
+      if (
+        !(await stat(dir).then(
+          (s) => s.isDirectory(),
+          () => false,
+        ))
+      )
+        throw new DeviceFolderMissing(dir);
+    } else await mkdir(dir, { recursive: true, mode: 0o700 });
     const storage = new NodeStorage(dir);
     await storage.removeStaleTemporaries();
     return storage;
@@ -88,4 +100,12 @@ export class NodeStorage implements DeviceStorage {
 
 function isNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ENOENT";
+}
+
+/** The folder given for an existing device does not exist (nothing was created). */
+export class DeviceFolderMissing extends Error {
+  override readonly name = "DeviceFolderMissing";
+  constructor(readonly dir: string) {
+    super(`${dir} does not exist`);
+  }
 }

@@ -11,6 +11,7 @@ import {
   challengeResponse,
   chunkListResponse,
   createPhotoResponse,
+  type EnrollRequest,
   enrollResponse,
   epochKeysResponse,
   fromBase64url,
@@ -109,10 +110,7 @@ export class RelayClient {
     return (await this.json(API.getEpochKeys, { campaignId }, undefined, epochKeysResponse)).devices;
   }
 
-  async enroll(
-    campaignId: string,
-    request: { redeemToken: string; signingKey: string; encryptionKey: string; signature: string },
-  ): Promise<string> {
+  async enroll(campaignId: string, request: EnrollRequest): Promise<string> {
     return (await this.json(API.enroll, { campaignId }, request, enrollResponse)).pseudonym;
   }
 

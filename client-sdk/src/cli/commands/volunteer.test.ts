@@ -2,7 +2,7 @@
 // against a real relay child process.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -214,5 +214,15 @@ describe("testigo volunteer (CLI)", () => {
       assert.match(help.stdout, new RegExp(`^usage: testigo volunteer ${command} --dir DIR`));
     }
     assert.match(testigo("volunteer", "panic", "--help").stdout, /^usage: testigo volunteer panic --dir DIR$/m);
+  });
+
+  it("a wrong --dir is reported as no device there, and no folder is created", () => {
+    const missing = join(work, "no-such-device");
+    for (const command of ["status", "sync", "unlock"]) {
+      const run = testigo("volunteer", command, "--dir", missing, "--pin-file", join(work, "pin"));
+      assert.equal(run.code, 6, `${command}: ${run.stderr}`);
+      assert.match(run.stderr, /no enrolled device in .*no-such-device \(no such folder\): check --dir/);
+      assert.equal(existsSync(missing), false, `${command} created ${missing}`);
+    }
   });
 });

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { InviteCodeInvalid, initSodium, isProtocolError, TABLE_CODE_PATTERN } from "@testigo/protocol";
 import { InvalidPin, InvalidUnlockLimit } from "../../crypto/key-slots.js";
-import { NodeStorage } from "../../storage/node-storage.js";
+import { DeviceFolderMissing, NodeStorage } from "../../storage/node-storage.js";
 import { InsecureRelayUrl, RelayRefused, RelayUnreachable } from "../../transport/errors.js";
 import { enroll } from "../../volunteer/enroll.js";
 import { VolunteerError, WrongPin } from "../../volunteer/errors.js";
@@ -60,6 +60,13 @@ function explain(error: unknown, relayUrl?: string): CliError {
           : EXIT.badState;
     return new CliError(error.code, error.message, exit);
   }
+  if (error instanceof DeviceFolderMissing) {
+    return new CliError(
+      "NOT_ENROLLED",
+      `no enrolled device in ${error.dir} (no such folder): check --dir, or run \`testigo volunteer enroll --dir DIR --invite CODE\` first`,
+      EXIT.badState,
+    );
+  }
   if (error instanceof InviteCodeInvalid) return new CliError(error.code, error.message, EXIT.usage);
   if (error instanceof InsecureRelayUrl) return new CliError(error.code, error.message, EXIT.usage);
   if (error instanceof RelayUnreachable) {
@@ -86,7 +93,7 @@ async function openVolunteer(args: ParsedArgs, context: CliContext): Promise<Vol
   const dir = requiredFlag(args, "dir");
   const pin = await readPin(args, context);
   await initSodium();
-  return guarded(async () => Volunteer.open(await NodeStorage.open(dir), pin, { now: context.now }));
+  return guarded(async () => Volunteer.open(await NodeStorage.open(dir, { create: false }), pin, { now: context.now }));
 }
 
 /** Progress bars for photo uploads, on a terminal only. */
