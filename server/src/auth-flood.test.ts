@@ -3,11 +3,22 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { API, generateSigningKeyPair, randomBytes, signAuthStatement, toBase64url } from "@testigo/protocol";
 import {
+  API,
+  apiPath,
+  generateDeviceKeys,
+  generateSigningKeyPair,
+  inviteRedeemToken,
+  randomBytes,
+  signAuthStatement,
+  toBase64url,
+} from "@testigo/protocol";
+import {
+  addInvite,
   type Campaign,
   challenge,
   coordinatorToken,
+  enrollPayload,
   enrollVolunteer,
   openSession,
   type Relay,
@@ -131,6 +142,26 @@ describe("the session door under a flood", { timeout: 120_000 }, () => {
       campaign.devices[1]?.keys.signing.privateKey ?? new Uint8Array(),
     );
     assert.equal(coordinator.statusCode, 201, "nor are the coordinators");
+  });
+
+  it("refuses enrollments with made-up invites without writing anything, and a real invite still works", async () => {
+    const url = apiPath(API.enroll, { campaignId: campaign.campaignId });
+    const before = await digest();
+    // 300 signed enrollments with invites nobody issued: far past the old campaign-wide bucket (4 × 10).
+    for (let i = 0; i < 300; i++) {
+      const payload = enrollPayload(inviteRedeemToken(randomBytes(16)), generateDeviceKeys());
+      const res = await relay.app.inject({ method: API.enroll.method, url, payload });
+      assert.equal(res.statusCode, 404, res.body);
+      assert.equal(res.json().error.code, "INVITE_INVALID");
+    }
+    assert.deepEqual(digestChanges(before, await digest()), [], "nothing was written, not even a rate-limit bucket");
+    const redeemToken = await addInvite(relay, campaign, await coordinatorToken(relay, campaign));
+    const res = await relay.app.inject({
+      method: API.enroll.method,
+      url,
+      payload: enrollPayload(redeemToken, generateDeviceKeys()),
+    });
+    assert.equal(res.statusCode, 201, res.body);
   });
 
   it("still allows one attempt per challenge, and refuses it once expired", async () => {

@@ -12,7 +12,7 @@ import {
   verifyEnrollment,
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
-import { rateLimit, requireSession, sessionOf } from "../auth.js";
+import { requireSession, sessionOf } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { errors, RelayError } from "../errors.js";
 import { coarsen, HOUR_MS } from "../time.js";
@@ -20,8 +20,6 @@ import { parseOr400 } from "../validate.js";
 
 /** Invites may live at most this long. */
 export const MAX_INVITE_LIFETIME_MS = 366 * 24 * HOUR_MS;
-/** Enrollment is unauthenticated: one bucket per campaign, larger than a credential's. */
-const ENROLL_FACTOR = 10;
 
 function inviteInvalid(): RelayError {
   // One answer for unknown, used and expired invites: the relay says nothing about which.
@@ -57,8 +55,6 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
     handler: async (request, reply): Promise<EnrollResponse> => {
       const { campaignId } = parseOr400(campaignParams, request.params, "path");
       const body = parseOr400(enrollRequest, request.body, "enrollment");
-      const { capacity, refillPerSecond } = ctx.config.rateLimit;
-      await rateLimit(ctx, `enroll:${campaignId}`, capacity * ENROLL_FACTOR, refillPerSecond * ENROLL_FACTOR);
       // The schema guarantees these decode to 32 bytes each.
       const token = fromBase64url(body.redeemToken) ?? new Uint8Array();
       const signingKey = fromBase64url(body.signingKey) ?? new Uint8Array();
@@ -76,20 +72,26 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
       if ((await ctx.store.getCampaign(campaignId)) === undefined) throw inviteInvalid();
       const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey });
       const now = ctx.clock();
-      const result = await ctx.store.redeemInvite(
-        campaignId,
-        inviteStoredHashBase64url(token),
-        {
-          campaignId,
-          pseudonym,
-          signingKey: body.signingKey,
-          encryptionKey: body.encryptionKey,
-          ...(body.duressKey === undefined ? {} : { duressKey: body.duressKey }),
-          enrolledAt: coarsen(now, HOUR_MS),
-          revoked: false,
-        },
-        now,
-      );
+      const storedHash = inviteStoredHashBase64url(token);
+      // Reads only until an invite is known to exist: a flood of made-up invites writes nothing and
+      // drains no shared bucket (a campaign-wide one would let anyone who knows the campaign id
+      // block every enrollment). Each live invite can be redeemed once, so it needs no bucket.
+      const result = !(await ctx.store.inviteLive(campaignId, storedHash, now))
+        ? ({ status: "unknown" } as const)
+        : await ctx.store.redeemInvite(
+            campaignId,
+            storedHash,
+            {
+              campaignId,
+              pseudonym,
+              signingKey: body.signingKey,
+              encryptionKey: body.encryptionKey,
+              ...(body.duressKey === undefined ? {} : { duressKey: body.duressKey }),
+              enrolledAt: coarsen(now, HOUR_MS),
+              revoked: false,
+            },
+            now,
+          );
       switch (result.status) {
         case "redeemed":
           ctx.metrics.count("enrollments");

@@ -137,7 +137,13 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
           { storedHash: "h-old", expiresAt: T0 - 1 },
         ]);
         const v = volunteer(c);
+        assert.equal(await store.inviteLive(c, "h-live", T0), true);
+        assert.equal(await store.inviteLive(c, "h-live", T0 + HOUR), false, "expired at its expiry instant");
+        assert.equal(await store.inviteLive(c, "h-old", T0), false);
+        assert.equal(await store.inviteLive(c, "h-none", T0), false);
+        assert.equal(await store.inviteLive(id(), "h-live", T0), false);
         assert.deepEqual(await store.redeemInvite(c, "h-live", v, T0), { status: "redeemed" });
+        assert.equal(await store.inviteLive(c, "h-live", T0), false, "redeemed");
         assert.deepEqual(await store.redeemInvite(c, "h-live", volunteer(c), T0), { status: "unknown" });
         assert.deepEqual(await store.redeemInvite(c, "h-old", volunteer(c), T0), { status: "unknown" });
         assert.deepEqual(await store.redeemInvite(c, "h-none", volunteer(c), T0), { status: "unknown" });

@@ -391,6 +391,12 @@ export class RedisStore implements Store {
     if (ok !== 1) throw new UnknownCampaign();
   }
 
+  async inviteLive(campaignId: string, storedHash: string, now: number): Promise<boolean> {
+    const key = `${this.#base(campaignId)}:inv`;
+    const expiresAt = await this.#call(key, ["HGET", key, storedHash]);
+    return expiresAt !== null && Number(text(expiresAt)) > now;
+  }
+
   async redeemInvite(
     campaignId: string,
     storedHash: string,

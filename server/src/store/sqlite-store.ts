@@ -525,6 +525,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  async inviteLive(campaignId: string, storedHash: string, now: number): Promise<boolean> {
+    const row = this.#read(
+      () =>
+        this.#db
+          .prepare("SELECT expires_at FROM invites WHERE campaign_id = ? AND stored_hash = ?")
+          .get(campaignId, storedHash) as { expires_at: number } | undefined,
+    );
+    return row !== undefined && row.expires_at > now;
+  }
+
   async redeemInvite(
     campaignId: string,
     storedHash: string,

@@ -126,6 +126,8 @@ export interface Store {
   addInvites(campaignId: string, invites: readonly { storedHash: string; expiresAt: number }[]): Promise<void>;
   /** Burns the invite and enrolls the volunteer atomically; of two concurrent redemptions exactly one succeeds. */
   redeemInvite(campaignId: string, storedHash: string, volunteer: VolunteerRecord, now: number): Promise<RedeemResult>;
+  /** Whether an unexpired, unredeemed invite with this hash exists (a read: writes nothing). */
+  inviteLive(campaignId: string, storedHash: string, now: number): Promise<boolean>;
   getVolunteer(campaignId: string, pseudonym: string): Promise<VolunteerRecord | undefined>;
   listVolunteers(campaignId: string): Promise<readonly VolunteerRecord[]>;
   /** Refuses the credential from now on and deletes the mailbox. */
