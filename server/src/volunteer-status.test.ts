@@ -46,6 +46,15 @@ describe("VolunteerStatusCache", () => {
     assert.equal(state.reads, 2);
   });
 
+  it("forgets expired volunteers as time passes, not only when they come back", async () => {
+    const { state, cache } = world(true);
+    for (let i = 0; i < 100; i++) await cache.isActive("c", `v${i}`);
+    assert.equal(cache.size, 100);
+    state.now += VOLUNTEER_STATUS_TTL_MS;
+    await cache.isActive("c", "someone-else");
+    assert.equal(cache.size, 1, "only the volunteer just read is remembered");
+  });
+
   it("never remembers a revoked or unknown volunteer", async () => {
     const { state, cache } = world(false);
     assert.equal(await cache.isActive("c", "v"), false);

@@ -39,6 +39,7 @@ export class VolunteerStatusCache {
   isActive(campaignId: string, pseudonym: string): Promise<boolean> {
     const key = `${campaignId}/${pseudonym}`;
     const started = this.#now();
+    this.#sweep(started);
     const until = this.#activeUntil.get(key);
     if (until !== undefined) {
       if (started < until) return Promise.resolve(true);
@@ -65,6 +66,23 @@ export class VolunteerStatusCache {
     this.#generation++;
     this.#activeUntil.delete(key);
     this.#inFlight.delete(key);
+  }
+
+  /**
+   * Drops expired entries from the oldest end, so a pseudonym seen once does not stay in memory
+   * until 50,000 others push it out. Entries are inserted in nearly increasing expiry order (reads
+   * can finish out of order), so an expired one may outlive the sweep by at most one more TTL.
+   */
+  #sweep(now: number): void {
+    for (const [key, until] of this.#activeUntil) {
+      if (until > now) return;
+      this.#activeUntil.delete(key);
+    }
+  }
+
+  /** How many volunteers are remembered (tests). */
+  get size(): number {
+    return this.#activeUntil.size;
   }
 
   #remember(key: string, until: number): void {
