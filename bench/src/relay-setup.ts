@@ -1,10 +1,11 @@
 // Servers and fixtures for the relay benchmark: the relay on either store, the bare fastify
 // baseline, a discarding TCP sink, and a campaign with enrolled volunteers (real keys, real
 // sessions, set up through the relay's own routes with inject()).
-import { mkdtempSync } from "node:fs";
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import {
   API,
   apiPath,
@@ -197,4 +198,28 @@ export async function declarePhotos(app: FastifyInstance, campaign: BenchCampaig
     photos.push({ photoId, token });
   }
   return photos;
+}
+
+/**
+ * The disk's durable-write ceiling, like `dd bs=<block> oflag=dsync`: writes `totalBytes` in
+ * `blockBytes` blocks to a fresh file in the temporary folder (where the relay's SQLite file
+ * lives), each followed by fdatasync. MB/s; no relay can durably take chunks faster than this
+ * with one sync per block.
+ */
+export function durableWriteMBps(blockBytes: number, totalBytes: number): number {
+  const dir = mkdtempSync(join(tmpdir(), "testigo-bench-disk-"));
+  const fd = openSync(join(dir, "probe"), "w");
+  const block = Buffer.alloc(blockBytes, 7);
+  const start = performance.now();
+  let written = 0;
+  try {
+    while (written < totalBytes) {
+      written += writeSync(fd, block);
+      fdatasyncSync(fd);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return written / ((performance.now() - start) / 1000) / 1e6;
 }

@@ -23,7 +23,14 @@ import {
 import { startRedis } from "@testigo/server/testing";
 import { median } from "./measure.js";
 import type { LoadJob, LoadResult } from "./relay-load.js";
-import { benchCampaign, declarePhotos, startBareRoute, startBenchRelay, startTcpSink } from "./relay-setup.js";
+import {
+  benchCampaign,
+  declarePhotos,
+  durableWriteMBps,
+  startBareRoute,
+  startBenchRelay,
+  startTcpSink,
+} from "./relay-setup.js";
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -171,12 +178,16 @@ export async function runAndWriteRelayBench(): Promise<string> {
   await initSodium();
   const redis = await startRedis({ appendonly: true, appendfsync: "always" });
   const results = [];
+  // The disk's durable-write ceiling, before and after the relay runs (other work moves it).
+  const disk = () => ({ small: durableWriteMBps(64 * 1024, 16 << 20), large: durableWriteMBps(1 << 20, 64 << 20) });
+  const diskBefore = disk();
   try {
     results.push(await benchStore({ kind: "sqlite" }, 1500));
     results.push(await benchStore({ kind: "redis", url: redis.url }, 4000));
   } finally {
     await redis.stop();
   }
+  const diskAfter = disk();
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const markdown = [
     "# Relay benchmark",
@@ -196,6 +207,8 @@ export async function runAndWriteRelayBench(): Promise<string> {
     `Relay, with session auth: one chunk per request, \`PUT .../photos/:photoId/chunks/:index\` (${PHOTOS_PER_RUN} photos × ${CHUNKS_PER_PHOTO} chunks per run); runs, \`PUT .../photos/:photoId/chunk-runs/:first\` with ${MAX_CHUNK_RUN} chunks (${fmt((MAX_CHUNK_RUN * PHOTO_CHUNK_CIPHERTEXT_BYTES) / 1024 / 1024, 2)} MiB) per request (${RUN_PHOTOS_PER_RUN} photos × ${MAX_CHUNK_RUN} chunks per run). Bare: one loopback TCP connection writing ${TCP_BYTES / 1024 / 1024} MiB into a socket that discards them.`,
     "",
     photoTable(results.map((r) => r.photos)),
+    "",
+    `Disk ceiling in the same run (the relay's temporary folder; write + fdatasync per block, like \`dd oflag=dsync\`), before / after the relay runs: 64 KiB blocks ${fmt(diskBefore.small, 0)} / ${fmt(diskAfter.small, 0)} MB/s, 1 MiB blocks ${fmt(diskBefore.large, 0)} / ${fmt(diskAfter.large, 0)} MB/s.`,
     "",
   ].join("\n");
   const out = resolve(HERE, "../results/relay.md");
