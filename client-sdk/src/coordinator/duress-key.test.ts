@@ -51,7 +51,7 @@ describe("the duress key (real relay process)", () => {
     await relay.stop({ removeData: true });
   });
 
-  it("whatever D signs (a status too) is the volunteer's, flagged; the volunteer is flagged duress", async () => {
+  it("whatever D signs (a status too) is the volunteer's, flagged; a D-signed checkin is a duress line; the volunteer is flagged duress", async () => {
     const a = await TestVolunteer.enroll(await invite(), campaignId);
     await a.status("1", "before");
     const first = new MemoryOutput();
@@ -68,27 +68,37 @@ describe("the duress key (real relay process)", () => {
     const decoy = a.duressClient();
     const sealedStatus = await a.seal(a.message("status", "2", "all calm"), a.duressSigner);
     await decoy.submitEnvelope(sealedStatus);
+    // What a duress unlock sends: a check-in signed by D (a coordinator sees `duress`).
+    await decoy.submitEnvelope(await a.seal(a.message("checkin", "0", ""), a.duressSigner));
+    // What older devices send: a report of kind `duress`, still accepted and flagged.
     const sealedDuress = await a.seal(a.message("duress", "0", ""), a.duressSigner);
     await decoy.submitEnvelope(sealedDuress);
     const second = new MemoryOutput();
     await fetchInbox(device, second);
     assert.deepEqual(
-      second.reports.map((r) => [r.volunteer, r.kind, r.afterDuress ?? false]),
+      second.reports.map((r) => [r.volunteer, r.kind, r.signedKind ?? null, r.afterDuress ?? false]),
       [
-        [a.pseudonym, "status", true],
-        [a.pseudonym, "duress", false],
+        [a.pseudonym, "status", null, true],
+        [a.pseudonym, "duress", "checkin", false],
+        [a.pseudonym, "duress", null, false],
       ],
     );
     const view = (await listVolunteers(device)).find((v) => v.pseudonym === a.pseudonym);
     assert.equal(view?.duress, true);
+    assert.equal(view?.counts.duress, 2);
 
-    // The real key afterwards: flagged too (received after the first duress-signed report).
+    // The real key afterwards: flagged too (received after the first duress-signed report); a
+    // check-in the real key signs stays a check-in.
     await a.status("3", "later");
+    await a.status("0", "", "checkin");
     const third = new MemoryOutput();
     await fetchInbox(device, third);
     assert.deepEqual(
-      third.reports.map((r) => [r.kind, r.afterDuress ?? false]),
-      [["status", true]],
+      third.reports.map((r) => [r.kind, r.signedKind ?? null, r.afterDuress ?? false]),
+      [
+        ["status", null, true],
+        ["checkin", null, true],
+      ],
     );
   });
 
@@ -150,10 +160,10 @@ describe("the duress key (real relay process)", () => {
     const out = new MemoryOutput();
     await fetchInbox(device, out);
     assert.deepEqual(
-      out.reports.map((r) => [r.kind, r.afterDuress ?? false]),
+      out.reports.map((r) => [r.kind, r.signedKind ?? null, r.afterDuress ?? false]),
       [
-        ["enrolled", false],
-        ["checkin", true],
+        ["enrolled", null, false],
+        ["duress", "checkin", false],
       ],
     );
     assert.deepEqual(

@@ -355,10 +355,7 @@ export class FetchRun {
     if (isRevoked(volunteer, message, underDuress)) {
       return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.revoked });
     }
-    const line: ReportLine = {
-      ...lineOf(item, message, volunteer),
-      ...(afterDuress(volunteer, item, message, underDuress) ? { afterDuress: true as const } : {}),
-    };
+    const line = duressLine(lineOf(item, message, volunteer), item, message, volunteer, underDuress);
     if (message.kind === "acta" && message.photos.length > 0) {
       const refs = message.photos.map((p) => ({
         wire: p.photoId,
@@ -825,18 +822,25 @@ function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerR
 }
 
 /**
- * A report signed by the duress key (whatever its kind, but `duress` itself), or one the relay
- * received at or after the volunteer's first duress-signed report (by receipt time, not seq: the
- * two keys have separate seq spaces): possibly sent by whoever holds the phone.
+ * The duress marks of a line. A `checkin` signed by the duress key is the alert a duress unlock
+ * sends (the decoy queues no special report, so that its outbox shows nothing): it is written as
+ * `kind: "duress"` with `signedKind: "checkin"`, like a `duress` report (older devices send one,
+ * signed by either key). Every other report signed by the duress key, or that the relay received
+ * at or after the volunteer's first duress-signed report (by receipt time, not seq: the two keys
+ * have separate seq spaces), keeps its kind and gets `afterDuress: true`: possibly sent by whoever
+ * holds the phone.
  */
-function afterDuress(
-  volunteer: VolunteerRecord,
+function duressLine(
+  line: ReportLine,
   item: EnvelopeItem,
   message: InnerMessage,
+  volunteer: VolunteerRecord,
   underDuress: boolean,
-): boolean {
-  if (message.kind === "duress") return false;
-  return underDuress || (volunteer.duressAt !== undefined && item.receivedAt >= volunteer.duressAt);
+): ReportLine {
+  if (message.kind === "duress") return line;
+  if (underDuress && message.kind === "checkin") return { ...line, kind: "duress", signedKind: message.kind };
+  const after = underDuress || (volunteer.duressAt !== undefined && item.receivedAt >= volunteer.duressAt);
+  return after ? { ...line, afterDuress: true } : line;
 }
 
 /**

@@ -22,9 +22,14 @@ export interface ReportLine {
   readonly counter?: number;
   readonly reason?: string;
   /**
-   * Set on every report of a volunteer that the relay received at or after its `duress` report:
-   * someone holding the duress PIN may have signed it with an image of the phone. Never a sign
-   * of safety.
+   * On a line of kind `duress` that is a `checkin` signed by the volunteer's duress key (what a
+   * duress unlock sends): the kind the device signed, `checkin`. Absent otherwise.
+   */
+  readonly signedKind?: string;
+  /**
+   * Set on every other report signed by the volunteer's duress key, and on every report the relay
+   * received at or after its first duress-signed one: someone holding the duress PIN may have
+   * signed it with an image of the phone. Never a sign of safety.
    */
   readonly afterDuress?: true;
 }

@@ -11,8 +11,9 @@
 //
 // The file also holds a fixed-size CAPSULE region (protocol/spec/duress-and-wipe.md): random bytes,
 // or a crypto_box_seal to an X25519 key only the decoy profile holds. Sealed and random capsules
-// have the same length, and the real profile re-seals it at every sync whether or not a duress PIN
-// exists (to a key nobody holds when there is none), so the file never says whether one exists.
+// have the same length, and the real profile re-seals it at enrollment, at every unlock and at the
+// end of every sync (client-sdk/src/volunteer/duress.ts refreshCapsule), whether or not a duress
+// PIN exists (to a key nobody holds when there is none), so the file never says whether one exists.
 // `maxFailedUnlocks` is in clear, like the counter, so the limit is enforced before unlocking.
 //
 // This module does no I/O: callers read and write the file through a DeviceStorage.

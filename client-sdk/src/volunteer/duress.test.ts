@@ -8,7 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fromBase64url, generateSigningKeyPair, initSodium } from "@testigo/protocol";
-import { MIN_KDF_LIMITS, openCapsule, parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
+import {
+  clearCapsule,
+  MIN_KDF_LIMITS,
+  openCapsule,
+  parseKeySlotFile,
+  serializeKeySlotFile,
+  unlockKeySlots,
+} from "../crypto/key-slots.js";
+import { MemoryStorage } from "../storage/memory-storage.js";
 import { NodeStorage } from "../storage/node-storage.js";
 import { ProfileStore } from "../storage/profile-store.js";
 import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
@@ -16,6 +24,7 @@ import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { enroll } from "./enroll.js";
 import { VolunteerError, WrongPin } from "./errors.js";
+import { loadOutbox } from "./outbox.js";
 import { KEY_SLOT_FILE } from "./records.js";
 import { type TestCoordinator, testCoordinator } from "./test-coordinator.js";
 import { panic, Volunteer } from "./volunteer.js";
@@ -68,6 +77,35 @@ function assertNoneHolds(plaintexts: Uint8Array[], secrets: Uint8Array[]): void 
     const content = Buffer.from(plaintext);
     for (const pattern of patterns)
       assert.equal(content.includes(pattern), false, "a decrypted record holds a real key");
+  }
+}
+
+/** In-memory device storage that dies ("kill -9") at its `crashAt`-th write or delete. */
+class CrashingStorage extends MemoryStorage {
+  ops = 0;
+  crashAt = Number.POSITIVE_INFINITY;
+
+  static async copyOf(source: MemoryStorage): Promise<CrashingStorage> {
+    const copy = new CrashingStorage();
+    for (const name of await source.list("")) await copy.write(name, (await source.read(name)) ?? new Uint8Array());
+    copy.ops = 0;
+    return copy;
+  }
+
+  private step(): void {
+    if (++this.ops < this.crashAt) return;
+    this.crashAt = Number.POSITIVE_INFINITY;
+    throw new Error("kill -9");
+  }
+
+  override async write(name: string, data: Uint8Array): Promise<void> {
+    this.step();
+    await super.write(name, data);
+  }
+
+  override async delete(name: string): Promise<void> {
+    this.step();
+    await super.delete(name);
   }
 }
 
@@ -126,7 +164,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     ];
   }
 
-  it("duress PIN: the real profile is erased at once, the decoy signs the duress report with the duress key, the decoy opens", async () => {
+  it("duress PIN: the real profile is erased at once, the decoy's check-in (signed with the duress key) is the alert, the decoy opens", async () => {
     const { dir, real, dataKey } = await device("duress");
     const photo = (actaPhotos(1)[0] as ActaPhoto).bytes;
     await real.report("MARKER-TABLE-7", "MARKER-TEXT soldiers at the school");
@@ -140,6 +178,12 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       assert.equal(decoy.identity.pseudonym, real.identity.pseudonym);
       assert.equal(decoy.identity.signing.publicKey, real.identity.duress.publicKey);
       assert.equal((await decoy.flush(200))?.unreachable !== undefined, true);
+      // Whoever forced the duress PIN reads in the decoy's outbox what a real unlock leaves: one
+      // check-in, nothing of kind `duress` (nothing to learn, nothing to delete).
+      assert.deepEqual(
+        (await loadOutbox(decoy.store)).map((item) => (item.type === "envelope" ? item.message.kind : item.type)),
+        ["checkin"],
+      );
       scan(dir, {
         bytes: [...secretsOf(real, dataKey), photo.subarray(5_000, 5_064)],
         strings: ["MARKER", "soldiers", real.identity.pseudonym, real.identity.invite.storedHash, PIN, DURESS],
@@ -151,7 +195,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       await relay.restart();
     }
 
-    // Back online: the next unlock with the duress PIN sends it, once.
+    // Back online: the next unlock with the duress PIN sends the queued check-in (no second one).
     const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
     assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
     // The decoy's status shows a device that syncs, like the real one did.
@@ -159,7 +203,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const { messages, senders } = await coordinator.fetch();
     assert.deepEqual(
       messages.map((m) => m.kind),
-      ["duress"],
+      ["checkin"],
     );
     assert.equal(senders[0], real.identity.duress.publicKey);
     // Then the decoy is an ordinary device of that pseudonym: its unlock sends a check-in, its
@@ -181,18 +225,19 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assertNoneHolds(await openableWith(dir, DURESS), secretsOf(real, dataKey).slice(0, 3));
   });
 
-  it("a duress report is the same size on the wire as a status report and a check-in (bucket 0)", async () => {
+  it("the duress alert (a check-in signed with D) is the same size on the wire as a status report and a real check-in", async () => {
     const a = await device("wire-a", { duress: false });
     const b = await device("wire-b");
     await a.real.report("12", "all calm");
     await a.real.checkin();
     await a.real.sync({ budgetMs: 5_000, ...noWait });
     await (await Volunteer.open(await NodeStorage.open(b.dir), DURESS)).flush(5_000);
-    const { messages, sizes } = await coordinator.fetch();
+    const { messages, sizes, senders } = await coordinator.fetch();
     assert.deepEqual(
       messages.map((m) => m.kind),
-      ["status", "checkin", "duress"],
+      ["status", "checkin", "checkin"],
     );
+    assert.equal(senders[2], b.real.identity.duress.publicKey);
     assert.equal(new Set(sizes).size, 1, `sizes ${sizes.join(", ")}`);
   });
 
@@ -215,7 +260,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assertWrongPin(dir, DURESS, 8);
   });
 
-  it("a permanent relay refusal of the duress report keeps it for the next sync", async () => {
+  it("a permanent relay refusal of the duress unlock's check-in: the next unlock's check-in carries the alert", async () => {
     const { dir, real } = await device("duress-refused");
     const refuse: HttpTransport = async (request) => {
       if (request.method === "POST" && request.url.endsWith("/envelopes")) {
@@ -232,7 +277,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const { messages, senders } = await coordinator.fetch();
     assert.deepEqual(
       messages.map((m) => m.kind),
-      ["duress"],
+      ["checkin"],
     );
     assert.equal(senders[0], real.identity.duress.publicKey);
   });
@@ -279,6 +324,87 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assert.equal(decoy.identity.signing.publicKey, real.identity.duress.publicKey);
   });
 
+  it("after a duress unlock the folder has a real unlock's shape: same file count and sizes, a second profile it cannot open", async () => {
+    const a = await device("unlocked-real");
+    const b = await device("unlocked-duress");
+    const shape = async (dir: string, pin: string) => {
+      const storage = await NodeStorage.open(dir);
+      const opened = await Volunteer.open(storage, pin);
+      await opened.flush(5_000);
+      const sizes = readdirSync(dir)
+        .map((file) => readFileSync(join(dir, file)).length)
+        .sort((x, y) => x - y);
+      const foreign = (await storage.list("r")).length - (await opened.store.records.list("")).length;
+      return { sizes, foreign };
+    };
+    const real = await shape(a.dir, PIN);
+    const duress = await shape(b.dir, DURESS);
+    await coordinator.fetch();
+    // A real profile always sits beside a second profile's records it cannot open: so does the decoy.
+    assert.ok(real.foreign > 0);
+    assert.deepEqual(duress, real);
+    // The filler is no profile: the real PIN opens nothing, and a second duress unlock writes no other.
+    await assertWrongPin(b.dir, PIN, 9);
+    assert.deepEqual(await shape(b.dir, DURESS), duress);
+    await coordinator.fetch();
+  });
+
+  it("`status` right after a forced duress PIN shows what the real profile's showed (its last sync), and sends nothing", async () => {
+    const { dir } = await device("status-after-duress");
+    const real = await (await Volunteer.open(await NodeStorage.open(dir), PIN)).status();
+    assert.notEqual(real.lastSyncAt, null);
+    const decoy = await (await Volunteer.open(await NodeStorage.open(dir), DURESS)).status();
+    assert.deepEqual(decoy, real);
+    assert.deepEqual((await coordinator.fetch()).messages, []);
+    await assertWrongPin(dir, PIN, 9);
+  });
+
+  it("a crash anywhere in set-duress-pin never leaves a duress PIN that erases nothing; an unlock with the PIN re-seals a lost capsule", async () => {
+    const template = new MemoryStorage();
+    await enroll({
+      storage: template,
+      inviteCode: await coordinator.invite(),
+      pin: PIN,
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const counting = await CrashingStorage.copyOf(template);
+    const counted = await Volunteer.open(counting, PIN);
+    const opened = counting.ops;
+    await counted.setDuressPin(DURESS);
+    const steps = counting.ops - opened;
+    assert.ok(steps > 2);
+    for (let step = 1; step <= steps; step++) {
+      const storage = await CrashingStorage.copyOf(template);
+      const real = await Volunteer.open(storage, PIN);
+      storage.crashAt = storage.ops + step;
+      await assert.rejects(real.setDuressPin(DURESS), /kill -9/);
+      // The duress PIN forced right away, with no unlock with the PIN in between: it opens
+      // nothing (set-duress-pin never committed) or it erases the real profile, never neither.
+      const forced = await Volunteer.open(storage, DURESS).catch((error: unknown) => error);
+      if (forced instanceof WrongPin) {
+        const again = await Volunteer.open(storage, PIN);
+        assert.equal(again.identity.pseudonym, real.identity.pseudonym, `step ${step}: the real profile is intact`);
+        await again.setDuressPin(DURESS);
+        await Volunteer.open(storage, DURESS);
+      } else {
+        assert.ok(forced instanceof Volunteer, `step ${step}: ${String(forced)}`);
+        assert.equal(forced.identity.signing.publicKey, real.identity.duress.publicKey);
+      }
+      await assert.rejects(Volunteer.open(storage, PIN), WrongPin, `step ${step}: the real profile is erased`);
+    }
+
+    // A capsule that no longer opens for the decoy (random bytes: what an interrupted
+    // set-duress-pin of an earlier version left): the next unlock with the PIN seals it again.
+    const lost = await CrashingStorage.copyOf(template);
+    await (await Volunteer.open(lost, PIN)).setDuressPin(DURESS);
+    const file = parseKeySlotFile((await lost.read(KEY_SLOT_FILE)) ?? new Uint8Array());
+    await lost.write(KEY_SLOT_FILE, serializeKeySlotFile(clearCapsule(file)));
+    await Volunteer.open(lost, PIN);
+    await Volunteer.open(lost, DURESS);
+    await assert.rejects(Volunteer.open(lost, PIN), WrongPin);
+  });
+
   it("a real unlock and a duress unlock each send exactly one envelope of the same size", async () => {
     const { dir } = await device("unlock-wire");
     const real = await Volunteer.open(await NodeStorage.open(dir), PIN);
@@ -289,7 +415,11 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const duress = await coordinator.fetch();
     assert.deepEqual(
       [...normal.messages, ...duress.messages].map((m) => m.kind),
-      ["checkin", "duress"],
+      ["checkin", "checkin"],
+    );
+    assert.deepEqual(
+      [normal.senders[0], duress.senders[0]],
+      [real.identity.signing.publicKey, real.identity.duress.publicKey],
     );
     assert.deepEqual(normal.sizes, duress.sizes);
   });
@@ -386,7 +516,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const { messages, senders } = await coordinator.fetch();
     assert.deepEqual(
       messages.map((m) => m.kind),
-      ["duress"],
+      ["checkin"],
     );
     assert.equal(senders[0], real.identity.duress.publicKey);
     scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });

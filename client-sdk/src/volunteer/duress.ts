@@ -8,19 +8,23 @@
 //
 // The key-slot file's capsule region holds, sealed with crypto_box_seal to a key only the decoy
 // profile holds, no key at all: it says "the decoy was opened" (only the decoy's capsule key opens
-// it) and the message id reserved for the duress report. The real profile seals it at
-// enrollment, always — to the decoy's capsule key when a duress PIN exists, to a key nobody holds
-// otherwise — so the region looks the same on every device: bytes indistinguishable from random.
+// it) and carries the real profile's last sync times, so the decoy's `status` shows them too. The
+// real profile seals it at enrollment, at every unlock and at the end of every sync, always — to
+// the decoy's capsule key when a duress PIN exists, to a key nobody holds otherwise — so the region
+// looks the same on every device: 1,024 bytes indistinguishable from random.
 //
 // On a duress unlock, before anything else: the real slot is overwritten with random bytes (one
 // atomic write of the key-slot file), every record file the decoy cannot decrypt (the real
-// profile's keys, outbox, photos) is deleted, the decoy queues a `duress` report signed by D at
-// the front of its outbox, and last the capsule becomes random bytes. The unlock's flush sends it.
+// profile's keys, outbox, photos) is deleted, a filler profile takes their place (as on a device
+// without a duress PIN), the decoy takes over the real profile's sync times, and last the capsule
+// becomes random bytes. Nothing else: no special report is queued. The unlock then goes on exactly
+// like a real one — its flush queues a `checkin`, which the decoy signs with D, and coordinators
+// show a D-signed check-in as `duress`. So the decoy's outbox never holds anything that says
+// "duress" to whoever forced the PIN.
 import {
   fromUtf8,
   generateEncryptionKeyPair,
   generateSigningKeyPair,
-  REPORT_KIND,
   randomBytes,
   toBase64url,
   utf8,
@@ -40,7 +44,6 @@ import {
 import { ProfileStore } from "../storage/profile-store.js";
 import type { DeviceStorage } from "../storage/storage.js";
 import { readKeySlots, writeKeySlots } from "./device.js";
-import { queueMessage } from "./outbox.js";
 import {
   type CapsuleKeysRecord,
   type CapsulePayload,
@@ -66,9 +69,19 @@ export function newCapsuleKeys(withDuress: boolean): { real: CapsuleKeysRecord; 
   return { real, decoy: { secretKey: b(capsule.privateKey), peerKey: b(generateEncryptionKeyPair().publicKey) } };
 }
 
+/** Capsule-key record of a profile nobody will ever read through the capsule (a filler's). */
+function unusedCapsuleKeys(): CapsuleKeysRecord {
+  const b = toBase64url;
+  return { secretKey: b(generateEncryptionKeyPair().privateKey), peerKey: b(generateEncryptionKeyPair().publicKey) };
+}
+
 function encodePayload(payload: CapsulePayload): Uint8Array {
-  const json = utf8(JSON.stringify(payload));
-  if (json.length + 2 > CAPSULE_PLAINTEXT_BYTES) throw new RangeError("capsule payload too large");
+  let json = utf8(JSON.stringify(payload));
+  // A long error text is dropped rather than overflow the fixed-size capsule.
+  if (json.length + 2 > CAPSULE_PLAINTEXT_BYTES) {
+    const { lastError: _dropped, ...rest } = payload;
+    json = utf8(JSON.stringify(rest));
+  }
   const out = new Uint8Array(json.length + 2);
   out[0] = json.length >> 8;
   out[1] = json.length & 0xff;
@@ -87,58 +100,107 @@ function decodePayload(plaintext: Uint8Array): CapsulePayload | undefined {
   }
 }
 
+/** What this profile seals into the capsule: its sync times (what `status` shows). */
+async function payloadOf(store: VolunteerStore): Promise<Uint8Array> {
+  const log = await store.syncLog();
+  return encodePayload({
+    v: 3,
+    ...(log.lastSyncAt === undefined ? {} : { lastSyncAt: log.lastSyncAt }),
+    ...(log.lastSuccessAt === undefined ? {} : { lastSuccessAt: log.lastSuccessAt }),
+    ...(log.lastError === undefined ? {} : { lastError: log.lastError }),
+  });
+}
+
 /**
- * Seals the capsule from this profile (enrollment; again whenever a duress PIN is set). Leaves a capsule
- * that this profile can open alone: that is a pending duress unlock, which must not be lost.
+ * Seals the capsule from this profile, with its current sync times: at enrollment, at every unlock
+ * (Volunteer.open) and at the end of every sync. So a capsule lost or left stale (a crash inside
+ * `set-duress-pin` with an earlier version, a damaged region) is sealed again by the next unlock
+ * with the PIN, and the decoy, if it takes over, finds the real profile's latest sync times. Leaves
+ * a capsule that this profile can open alone: that is a pending duress unlock, which must not be
+ * lost (only a decoy can be in that case; the real profile never opens the capsule).
  */
 export async function refreshCapsule(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
   const keys = await store.capsuleKeys();
   if (keys === undefined) return;
   const file = await readKeySlots(storage);
-  if (openCapsule(file, bytesOf(keys.secretKey)) !== undefined) return;
-  const payload: CapsulePayload = { v: 2, messageId: toBase64url(randomBytes(16)) };
-  await writeKeySlots(storage, sealCapsule(file, bytesOf(keys.peerKey), encodePayload(payload)));
+  const pending = openCapsule(file, bytesOf(keys.secretKey));
+  if (pending !== undefined) {
+    pending.fill(0);
+    return;
+  }
+  await writeKeySlots(storage, sealCapsule(file, bytesOf(keys.peerKey), await payloadOf(store)));
 }
 
 /**
- * Run at every unlock. If this profile opens the capsule, the duress PIN was entered: erase the
- * other profile (slot, then files), queue the duress report (signed by D, this decoy's signing
- * key) at the front of the outbox, then clear the capsule. True if that happened. Idempotent: a
- * crash at any point is completed by the next unlock with the duress PIN, and the report, queued
- * under the capsule's reserved message id, is never queued twice.
+ * Run at every unlock, before anything else. If this profile opens the capsule, the duress PIN was
+ * entered: erase the other profile (slot, then files), write a filler profile in its place (so the
+ * folder keeps the shape of a device with two profiles), take over the real profile's sync times,
+ * then clear the capsule. True if that happened. Queues nothing: the unlock goes on like any other
+ * (its flush queues a check-in, signed by D). Idempotent: a crash at any point is completed by the
+ * next unlock with the duress PIN (the capsule still opens until the last step).
  */
-export async function takeDuress(
-  storage: DeviceStorage,
-  store: VolunteerStore,
-  openedSlot: number,
-  now: number,
-): Promise<boolean> {
+export async function takeDuress(storage: DeviceStorage, store: VolunteerStore, openedSlot: number): Promise<boolean> {
   const keys = await store.capsuleKeys();
   if (keys === undefined) return false;
   const file = await readKeySlots(storage);
   const plaintext = openCapsule(file, bytesOf(keys.secretKey));
   if (plaintext === undefined) return false;
+  // Only the real profile seals to this key: whatever the payload says, the decoy was opened.
   const payload = decodePayload(plaintext);
   plaintext.fill(0);
-  if (payload === undefined) {
-    await writeKeySlots(storage, clearCapsule(file));
-    return false;
-  }
   // 1. The real profile is crypto-erased: its data key is gone (one atomic write; the capsule stays).
   let erased = file;
   for (let index = 0; index < file.slots.length; index++) if (index !== openedSlot) erased = eraseSlot(erased, index);
   await writeKeySlots(storage, erased);
-  // 2. Its files (identity, outbox, photo chunks, mailbox) go.
+  // 2. Its files (identity, outbox, photo chunks, mailbox) go, and (after a crash here, on the
+  //    next duress unlock) a half-written filler too.
   await store.records.destroyOthers();
-  // 3. The duress report, at the front of the queue, like a status report in every other way.
-  if ((await store.item(payload.messageId)) === undefined) {
-    await queueMessage(store, { kind: REPORT_KIND.duress, table: "0", text: "" }, now, [], payload.messageId, "front");
+  // 3. A filler profile, as enrollment writes one without a duress PIN: a folder always holds a
+  //    second profile's records that the opened profile cannot decrypt.
+  await writeFillerProfile(storage, store);
+  // 4. The decoy shows the real profile's last sync, not "never".
+  if (payload !== undefined) {
+    await store.putSyncLog({
+      ...(await store.syncLog()),
+      ...(payload.lastSyncAt === undefined ? {} : { lastSyncAt: payload.lastSyncAt }),
+      ...(payload.lastSuccessAt === undefined ? {} : { lastSuccessAt: payload.lastSuccessAt }),
+      ...(payload.lastError === undefined ? {} : { lastError: payload.lastError }),
+    });
   }
-  // The report is this device's sign of life: no check-in is due on top of it in this unlock.
-  await store.putSyncLog({ ...(await store.syncLog()), lastCheckinAt: now });
-  // 4. Nothing pending remains in the capsule.
+  // 5. Nothing pending remains in the capsule.
   await writeKeySlots(storage, clearCapsule(await readKeySlots(storage)));
   return true;
+}
+
+/**
+ * A second profile nobody can open, beside `store`'s: what enrollment writes when no duress PIN is
+ * given (a decoy-shaped profile under a random data key that is then discarded), with `store`'s
+ * relay, campaign, pseudonym, settings, roster and epoch keys, a duress key nobody enrolled and
+ * capsule keys nothing refers to. Its slot is never filled.
+ */
+export async function writeFillerProfile(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
+  const identity = await store.identity();
+  const filler = newProfile();
+  const fillerStore = new VolunteerStore(new ProfileStore(storage, filler.dataKey, filler.profileId));
+  await writeDecoyProfile(fillerStore, {
+    relayUrl: identity.relayUrl,
+    campaignId: identity.campaignId,
+    rootFingerprint: identity.rootFingerprint,
+    pseudonym: identity.pseudonym,
+    duressKey: newDuressKey(),
+    now: identity.enrolledAt,
+    settings: await store.settings(),
+    capsuleKeys: unusedCapsuleKeys(),
+  });
+  await copyRosterAndEpochKeys(store, fillerStore);
+  filler.dataKey.fill(0);
+}
+
+async function copyRosterAndEpochKeys(from: VolunteerStore, to: VolunteerStore): Promise<void> {
+  const roster = await from.records.get(RECORD.roster);
+  if (roster !== undefined) await to.records.put(RECORD.roster, roster);
+  const epochKeys = await from.epochKeys();
+  if (epochKeys !== undefined) await to.putEpochKeys(epochKeys);
 }
 
 /** A fresh Ed25519 pair as an identity record holds it (the duress key D; a decoy's unused one). */
@@ -193,9 +255,13 @@ export async function writeDecoyProfile(
 }
 
 /**
- * Sets (or replaces) the duress PIN from the unlocked real profile: the previous decoy's files go,
- * a new decoy is written, then the spare slot is filled under `duressPin` (the commit point), and
- * last the real profile seals its capsule to the new decoy's capsule key.
+ * Sets (or replaces) the duress PIN from the unlocked real profile. Order, so that a crash (kill -9)
+ * anywhere leaves either the old state or the new one, never a duress PIN that erases nothing:
+ * the spare slot is erased (an earlier duress PIN stops opening anything), the previous decoy's (or
+ * filler's) files go, a new decoy is written, the real profile records the new decoy's capsule key,
+ * and last ONE atomic write of the key-slot file fills the spare slot under `duressPin` and seals
+ * the capsule to the new decoy (the commit point). A crash before it leaves a device without a
+ * duress PIN whose next unlock with the PIN seals the capsule to a decoy no PIN opens (harmless).
  */
 export async function setDuressPin(
   storage: DeviceStorage,
@@ -211,6 +277,9 @@ export async function setDuressPin(
   }
   const identity = await store.identity();
   const realKeys = await store.capsuleKeys();
+  const before = await readKeySlots(storage);
+  const spare = before.slots.findIndex((_, index) => index !== openedSlot);
+  await writeKeySlots(storage, eraseSlot(before, spare));
   await store.records.destroyOthers();
   const decoy = newProfile();
   const capsuleKeys = newCapsuleKeys(true);
@@ -225,16 +294,9 @@ export async function setDuressPin(
     settings: await store.settings(),
     capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,
   });
-  const roster = await store.records.get(RECORD.roster);
-  if (roster !== undefined) await decoyStore.records.put(RECORD.roster, roster);
-  const epochKeys = await store.epochKeys();
-  if (epochKeys !== undefined) await decoyStore.putEpochKeys(epochKeys);
-  const file = await readKeySlots(storage);
-  const spare = file.slots.findIndex((_, index) => index !== openedSlot);
-  await writeKeySlots(storage, fillSlot(file, spare, duressPin, decoy));
-  await store.putCapsuleKeys({
-    secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey,
-    peerKey: capsuleKeys.real.peerKey,
-  });
-  await refreshCapsule(storage, store);
+  await copyRosterAndEpochKeys(store, decoyStore);
+  const real = { secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey, peerKey: capsuleKeys.real.peerKey };
+  await store.putCapsuleKeys(real);
+  const file = fillSlot(await readKeySlots(storage), spare, duressPin, decoy);
+  await writeKeySlots(storage, sealCapsule(file, bytesOf(real.peerKey), await payloadOf(store)));
 }

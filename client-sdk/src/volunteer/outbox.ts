@@ -35,7 +35,6 @@ export type DraftMessage = InnerMessage extends infer M ? (M extends InnerMessag
 /**
  * Queues one envelope (and the photo items it references): reserves a seq, builds the message,
  * seals it if valid epoch keys are cached, writes the records, then commits the outbox index.
- * `front` puts it before everything already queued (the duress report: sent first).
  */
 export async function queueMessage(
   store: VolunteerStore,
@@ -43,7 +42,6 @@ export async function queueMessage(
   now: number,
   photos: readonly PhotoItem[] = [],
   messageId: string = toBase64url(randomBytes(16)),
-  position: "back" | "front" = "back",
 ): Promise<QueuedItem> {
   const identity = await store.identity();
   const seq = await store.takeSeq();
@@ -74,7 +72,7 @@ export async function queueMessage(
   await store.putItem(item);
   const added = [messageId, ...photos.map((p) => p.id)];
   const queued = await store.outboxIds();
-  await store.putOutboxIds(position === "front" ? [...added, ...queued] : [...queued, ...added]);
+  await store.putOutboxIds([...queued, ...added]);
   return {
     id: messageId,
     seq,

@@ -164,13 +164,14 @@ export const capsuleKeysRecord = z.strictObject({ secretKey: b64, peerKey: b64 }
 export type CapsuleKeysRecord = z.infer<typeof capsuleKeysRecord>;
 
 /**
- * What the capsule carries: no key at all, only that the decoy was opened (it opens only with the
- * decoy's capsule key) and the message id reserved for the duress report, so a duress unlock that
- * crashed half-way and runs again queues the same report, never a second one.
+ * What the capsule carries: no key at all. That it opens (only with the decoy's capsule key) says
+ * the decoy was opened; the payload is the real profile's last sync times, which the decoy takes
+ * over so that its `status` shows them. Zero-padded to a fixed size (key-slots.ts).
  */
 export const capsulePayload = z.strictObject({
-  v: z.literal(2),
-  /** The duress report's message id (16 random bytes): the relay's idempotency key. */
-  messageId: b64,
+  v: z.literal(3),
+  lastSyncAt: timestamp.optional(),
+  lastSuccessAt: timestamp.optional(),
+  lastError: z.string().optional(),
 });
 export type CapsulePayload = z.infer<typeof capsulePayload>;

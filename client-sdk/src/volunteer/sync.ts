@@ -136,9 +136,6 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
 
   const refuse = async (item: OutboxItem, code: string): Promise<void> => {
     refused.push({ id: item.id, code });
-    // A duress report is never given up for a refusal of the item (a credential refusal stops the
-    // run before this): it stays queued and is tried again at the next sync.
-    if (item.type === "envelope" && item.message.kind === REPORT_KIND.duress) return;
     await store.putItem({ ...item, refused: code });
   };
 

@@ -6,7 +6,7 @@ import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 import { eraseDevice, unlockDevice } from "./device.js";
-import { setDuressPin, takeDuress } from "./duress.js";
+import { refreshCapsule, setDuressPin, takeDuress } from "./duress.js";
 import {
   countOutbox,
   isPending,
@@ -75,9 +75,10 @@ export class Volunteer {
   /**
    * Unlocks the device with `pin`. WrongPin if it is wrong (the failed-unlock counter counts it;
    * at the limit the device erases itself first). The duress PIN opens the decoy exactly like the
-   * PIN opens the real profile, and before returning erases the real profile and queues the
-   * duress report, signed by the duress key, at the front of the decoy's outbox (duress.ts); it
-   * then goes out with the next sync or flush, like any queued report.
+   * PIN opens the real profile, and first erases the real profile (duress.ts), queuing nothing:
+   * from then on the decoy goes through the same path as a real unlock, and what it sends (the
+   * flush's check-in first) is signed by the duress key, which coordinators flag. Every unlock
+   * then re-seals the duress capsule (refreshCapsule) with this profile's sync times.
    */
   static async open(storage: DeviceStorage, pin: string, options: VolunteerOptions = {}): Promise<Volunteer> {
     const opened = await unlockDevice(storage, pin);
@@ -91,7 +92,8 @@ export class Volunteer {
       await executeWipe(storage, store, volunteer.client(), { counter: pendingWipe }, volunteer.retryPolicy({}));
       await unlockDevice(storage, pin);
     }
-    await takeDuress(storage, store, opened.slot, (options.now ?? Date.now)());
+    await takeDuress(storage, store, opened.slot);
+    await refreshCapsule(storage, store);
     return new Volunteer(storage, store, await store.identity(), opened.slot, options);
   }
 
@@ -178,8 +180,9 @@ export class Volunteer {
 
   /**
    * One sync run: a check-in if due, the outbox, the mailbox; then a verified wipe is executed
-   * (ack, then erase: `wiped` in the result). The decoy (after the duress PIN) runs exactly the
-   * same code: it signs with the duress key, and its outbox starts with the duress report.
+   * (ack, then erase: `wiped` in the result); otherwise the duress capsule is re-sealed with the
+   * new sync times. The decoy (after the duress PIN) runs exactly the same code: it signs with the
+   * duress key.
    */
   async sync(options: SyncRunOptions): Promise<SyncResult> {
     const retry = this.retryPolicy(options);
@@ -209,6 +212,8 @@ export class Volunteer {
       await executeWipe(this.storage, this.store, client, { counter: wipe }, retry);
       return { ...result, wiped: true };
     }
+    // The decoy, should the duress PIN be entered next, shows this sync as its last one.
+    await refreshCapsule(this.storage, this.store);
     return result;
   }
 
@@ -219,9 +224,8 @@ export class Volunteer {
    */
   async flush(budgetMs: number = DEFAULT_FLUSH_BUDGET_MS): Promise<SyncResult | undefined> {
     try {
-      // A duress unlock sends one bucket-0 envelope (the duress report, queued by open); so does
-      // every other unlock: a check-in when no short report is queued, so a network observer
-      // sees the same.
+      // Every unlock sends one bucket-0 envelope: a check-in when no short report is queued. After
+      // a duress unlock the decoy signs it with the duress key: that is the duress alert.
       await this.checkinUnlessShortQueued();
       return await this.sync({ budgetMs });
     } catch {

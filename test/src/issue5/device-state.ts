@@ -55,8 +55,13 @@ export interface DeviceSnapshot {
   readonly names: readonly string[];
   /** SHA-256 of every file, by name. */
   readonly digests: ReadonlyMap<string, string>;
-  /** The key-slot file with its failed-unlock counter set to 0 (the counter is bookkeeping). */
+  /**
+   * The key-slot file with its failed-unlock counter set to 0 and without its capsule (both are
+   * bookkeeping: every unlock and every sync re-seals the capsule, duress-and-wipe.md §2.2).
+   */
   readonly keySlots: string | undefined;
+  /** Length of the capsule region (base64url characters): re-sealed, it keeps its size. */
+  readonly capsuleLength: number | undefined;
   readonly failedUnlocks: number | undefined;
   /** The profile the PIN opens, if it opens one. */
   readonly profile: OpenedProfile | undefined;
@@ -130,13 +135,15 @@ export async function snapshotDevice(files: DeviceFiles, unlock: string | Profil
   const slotBytes = await files.read(KEY_SLOT_FILE);
   let keySlots: string | undefined;
   let failedUnlocks: number | undefined;
+  let capsuleLength: number | undefined;
   if (slotBytes !== undefined) {
-    const parsed = JSON.parse(Buffer.from(slotBytes).toString("utf8")) as { failedUnlocks?: number };
+    const parsed = JSON.parse(Buffer.from(slotBytes).toString("utf8")) as { failedUnlocks?: number; capsule?: string };
     failedUnlocks = parsed.failedUnlocks;
-    keySlots = JSON.stringify({ ...parsed, failedUnlocks: 0 });
+    capsuleLength = parsed.capsule?.length;
+    keySlots = JSON.stringify({ ...parsed, failedUnlocks: 0, capsule: undefined });
   }
   const profile = typeof unlock === "string" ? await openWithPin(files, unlock) : await openProfile(files, unlock);
-  return { names, digests, keySlots, failedUnlocks, profile };
+  return { names, digests, keySlots, capsuleLength, failedUnlocks, profile };
 }
 
 /** A record whose value may change in a run that must change nothing else (what `sync` always writes). */
@@ -170,7 +177,8 @@ export function diffSnapshots(before: DeviceSnapshot, after: DeviceSnapshot, opt
   const mayQueue = options.mayQueue ?? new Set<string>();
   const problems: string[] = [];
   const queued: { kind: string; reason?: string }[] = [];
-  if (before.keySlots !== after.keySlots) problems.push("the key-slot file changed (slots, capsule, salt or KDF)");
+  if (before.keySlots !== after.keySlots) problems.push("the key-slot file changed (slots, salt, KDF or limit)");
+  if (before.capsuleLength !== after.capsuleLength) problems.push("the capsule region changed size");
   if (before.profile === undefined) throw new Error("diffSnapshots(): the PIN did not open the device before");
   if (after.profile === undefined) {
     problems.push("the PIN no longer opens the profile");

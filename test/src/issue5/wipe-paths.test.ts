@@ -19,6 +19,7 @@ import {
   invite,
   marker,
   photoFile,
+  type ReportLine,
   readReports,
 } from "../helpers/campaign.js";
 import { testigo, testigoOk } from "../helpers/cli.js";
@@ -165,11 +166,13 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.deepEqual([normal.code, normal.stdout], [0, "unlocked\n"]);
 
     await fetchAll(coordinator, out);
-    const duressLines = readReports(out).filter((r) => r.kind === "duress");
+    // The decoy queued no special report: the unlock's check-in, signed with the duress key, is
+    // the alert, written as `duress` (the kind it was signed as kept in `signedKind`).
+    const duressLines = readReports(out).filter((r) => r.kind === "duress") as (ReportLine & { signedKind?: string })[];
     assert.deepEqual(
-      duressLines.map((r) => r.volunteer),
-      [real.pseudonym],
-      "one duress report, from the real pseudonym",
+      duressLines.map((r) => [r.volunteer, r.signedKind]),
+      [[real.pseudonym, "checkin"]],
+      "one duress line, from the real pseudonym",
     );
     const listed = JSON.parse((await coordinatorCli("volunteers", "--json")).stdout) as {
       pseudonym: string;
@@ -197,10 +200,17 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.equal((JSON.parse(status.stdout) as { pseudonym: string }).pseudonym, real.pseudonym);
     const again = await volunteerCli("unlock", phone, phone.pinFile);
     assert.equal(again.code, EXIT_WRONG_SECRET, `the real PIN after duress: ${again.stdout} ${again.stderr}`);
-    // A second duress unlock sends no second alert.
+    // A second duress unlock erases nothing more; its check-in, signed with the duress key again,
+    // is a second duress line of the same volunteer.
     assert.equal((await volunteerCli("unlock", phone, phone.duressPinFile as string)).code, 0);
     await fetchAll(coordinator, out);
-    assert.equal(readReports(out).filter((r) => r.kind === "duress").length, 1, "still one duress report");
+    assert.deepEqual(
+      readReports(out)
+        .filter((r) => r.kind === "duress")
+        .map((r) => r.volunteer),
+      [real.pseudonym, real.pseudonym],
+      "each duress-signed check-in is a duress line",
+    );
 
     // Coerced use of the decoy works through the relay like a real phone (same output as the
     // other phone's real profile) and reaches the coordinators flagged afterDuress.
@@ -357,7 +367,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.equal(
       readReports(out).filter((r) => r.kind === "duress" && r.volunteer === real.pseudonym).length,
       1,
-      "the pending duress report arrived, from the real pseudonym",
+      "the queued duress alert (the offline unlock's check-in) arrived, from the real pseudonym",
     );
     await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
   });
