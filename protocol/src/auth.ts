@@ -247,3 +247,78 @@ export function verifyEnrollment(
     signingKey,
   );
 }
+
+/**
+ * The duress key's own signature at enrollment, for the relay: Ed25519 by D over the same
+ * `enrollMessage(...)` (its 128-byte form, D included) under DOMAIN.enrollDuressSignature. It
+ * proves the enrolling device holds D's private key, so nobody can enroll another's public key
+ * (a victim's signing key, say) as its duress key. Returns the base64url signature.
+ */
+export function signEnrollmentDuress(
+  redeemToken: Uint8Array,
+  signingKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  duressKey: Uint8Array,
+  duressPrivateKey: Uint8Array,
+): string {
+  const message = enrollMessage(redeemToken, signingKey, encryptionKey, duressKey);
+  return toBase64url(signWithDomain(DOMAIN.enrollDuressSignature, message, duressPrivateKey));
+}
+
+/** Checks the duress key's enrollment signature (under D itself); false for any malformed input, never throws. */
+export function verifyEnrollmentDuress(
+  redeemToken: Uint8Array,
+  signingKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  duressKey: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (redeemToken.length !== 32 || signingKey.length !== 32 || encryptionKey.length !== 32) return false;
+  if (duressKey.length !== 32) return false;
+  return verifyWithDomain(
+    DOMAIN.enrollDuressSignature,
+    enrollMessage(redeemToken, signingKey, encryptionKey, duressKey),
+    signature,
+    duressKey,
+  );
+}
+
+/**
+ * What the duress key D signs for the coordinators (the `enrolled` report's `duressProof`): the
+ * campaign id (its UTF-8 wire text), the signing key S and the encryption key E, each field
+ * length-prefixed (u32 big-endian) like authMessage. Signed under DOMAIN.duressProof by D, it
+ * says "the holder of D enrolls it for THIS S and E in THIS campaign": a relay that saw a
+ * victim's keys cannot announce them as its own device's duress key.
+ */
+export function duressProofMessage(campaignId: string, signingKey: Uint8Array, encryptionKey: Uint8Array): Uint8Array {
+  if (signingKey.length !== 32 || encryptionKey.length !== 32) throw new Malformed("keys must be 32 bytes each");
+  return concatBytes(field(utf8(campaignId)), field(signingKey), field(encryptionKey));
+}
+
+/** The `enrolled` report's `duressProof`: D's signature over duressProofMessage, base64url. */
+export function signDuressProof(
+  campaignId: string,
+  signingKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  duressPrivateKey: Uint8Array,
+): string {
+  const message = duressProofMessage(campaignId, signingKey, encryptionKey);
+  return toBase64url(signWithDomain(DOMAIN.duressProof, message, duressPrivateKey));
+}
+
+/** Checks a duress proof under the announced duress key; false for any malformed input, never throws. */
+export function verifyDuressProof(
+  campaignId: string,
+  signingKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  duressKey: Uint8Array,
+  proof: Uint8Array,
+): boolean {
+  if (signingKey.length !== 32 || encryptionKey.length !== 32 || duressKey.length !== 32) return false;
+  return verifyWithDomain(
+    DOMAIN.duressProof,
+    duressProofMessage(campaignId, signingKey, encryptionKey),
+    proof,
+    duressKey,
+  );
+}

@@ -22,6 +22,8 @@ export const DOMAIN = {
   inviteSecret: "testigo/v1/invite-secret",
   sessionToken: "testigo/v1/session-token",
   enrollSignature: "testigo/v1/enroll",
+  enrollDuressSignature: "testigo/v1/enroll-duress",
+  duressProof: "testigo/v1/duress-proof",
   mailboxMessageId: "testigo/v1/mailbox-message-id",
   deviceBundle: "testigo/v1/device-bundle",
 } as const;

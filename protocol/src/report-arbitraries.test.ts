@@ -56,6 +56,7 @@ function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
         invite: fc.record({ nonce: bytesB64(8), storedHash: bytesB64(32), proof: bytesB64(32) }),
         encryptionKey: bytesB64(32),
         duressKey: fc.constant(toBase64url(generateSigningKeyPair().publicKey)),
+        duressProof: bytesB64(64),
         text: fc.constant(""),
       });
     case REPORT_KIND.wipeAck:
@@ -101,6 +102,8 @@ export function maximalShortMessage(kind: ReportKind, campaignId: string, messag
       encryptionKey: max,
       // Every Ed25519 public key is 43 base64url characters; an enrolled report carries no text.
       duressKey: toBase64url(generateSigningKeyPair().publicKey),
+      // Every Ed25519 signature is 86 base64url characters.
+      duressProof: toBase64url(new Uint8Array(64).fill(0xff)),
       text: "",
     },
     [REPORT_KIND.wipeAck]: { counter: Number.MAX_SAFE_INTEGER },

@@ -11,7 +11,7 @@ import { utf8 } from "./bytes.js";
 import { Malformed, TextRejected } from "./errors.js";
 import { MAX_PHOTO_CHUNKS, PHOTO_CHUNK_PLAINTEXT_BYTES } from "./limits.js";
 import { photoChunkCount } from "./photo.js";
-import { base64urlBytes, campaignId, messageId, timestamp, x25519PublicKey } from "./schemas/common.js";
+import { base64urlBytes, campaignId, messageId, signature, timestamp, x25519PublicKey } from "./schemas/common.js";
 
 export const REPORT_VERSION = 1;
 
@@ -168,23 +168,35 @@ export const actaReport = z
   });
 
 /** First message of a newly enrolled device: proves the invite and announces its encryption key. */
-export const enrolledReport = z.strictObject({
-  kind: z.literal(REPORT_KIND.enrolled),
-  ...common,
-  // No free text: the device writes none, and the room it would take is the duress key's (every
-  // field at its bound must still fit bucket 0).
-  text: z.string().length(0, "an enrolled report carries no text"),
-  /** nonce: the first half of the invite secret, from which any coordinator device recomputes it (invite-secret.ts). */
-  invite: z.strictObject({ nonce: base64urlBytes(8), storedHash: base64urlBytes(32), proof: base64urlBytes(32) }),
-  // Control messages (a wipe) are sealed to it: a low-order key would make every one fail.
-  encryptionKey: x25519PublicKey,
-  /**
-   * The duress key D the device enrolled beside its signing key (duress-and-wipe.md §2):
-   * coordinators take any envelope signed by D as this volunteer's, sent UNDER DURESS. Absent
-   * only from devices that predate it.
-   */
-  duressKey: ed25519PublicKey.optional(),
-});
+export const enrolledReport = z
+  .strictObject({
+    kind: z.literal(REPORT_KIND.enrolled),
+    ...common,
+    // No free text: the device writes none, and the room it would take is the duress key's and its
+    // proof's (every field at its bound must still fit bucket 0).
+    text: z.string().length(0, "an enrolled report carries no text"),
+    /** nonce: the first half of the invite secret, from which any coordinator device recomputes it (invite-secret.ts). */
+    invite: z.strictObject({ nonce: base64urlBytes(8), storedHash: base64urlBytes(32), proof: base64urlBytes(32) }),
+    // Control messages (a wipe) are sealed to it: a low-order key would make every one fail.
+    encryptionKey: x25519PublicKey,
+    /**
+     * The duress key D the device enrolled beside its signing key (duress-and-wipe.md §2):
+     * coordinators take any envelope signed by D as this volunteer's, sent UNDER DURESS. Absent
+     * only from devices that predate it.
+     */
+    duressKey: ed25519PublicKey.optional(),
+    /**
+     * Proof that this device holds D: D's signature over (campaign id, signing key, encryption key)
+     * (`signDuressProof`, ../auth.ts). Coordinators accept `duressKey` only if it verifies; without
+     * it, a relay that saw a victim's keys could announce them as its own device's duress key and
+     * have the victim's reports filed as its own.
+     */
+    duressProof: signature.optional(),
+  })
+  .refine((enrolled) => enrolled.duressProof === undefined || enrolled.duressKey !== undefined, {
+    message: "a duressProof needs the duressKey it proves",
+    path: ["duressProof"],
+  });
 
 /** Acknowledges a wipe control message (by its counter) just before the device erases itself. */
 export const wipeAckReport = z.strictObject({

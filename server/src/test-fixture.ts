@@ -9,6 +9,7 @@ import {
   apiPath,
   createRoster,
   type DeviceKeys,
+  type EnrollRequest,
   encodeEnvelopeHeader,
   envelopeLength,
   generateDeviceKeys,
@@ -23,7 +24,10 @@ import {
   type SigningKeyPair,
   signAuthStatement,
   signEnrollment,
+  signEnrollmentDuress,
+  sodium,
   toBase64url,
+  utf8,
 } from "@testigo/protocol";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { buildApp } from "./app.js";
@@ -164,12 +168,39 @@ export async function addInvite(relay: Relay, campaign: Campaign, coordinator: s
   return redeemToken;
 }
 
-export function enrollPayload(redeemToken: Uint8Array, keys: DeviceKeys) {
-  return {
+/**
+ * The duress key D these test keys enroll with: derived from the signing key, so the same keys
+ * always make the same request (an enrollment's retry must repeat D exactly).
+ */
+export function fixtureDuressKey(keys: DeviceKeys): SigningKeyPair {
+  return generateSigningKeyPair(sodium().crypto_generichash(32, keys.signing.privateKey, utf8("fixture duress key")));
+}
+
+/**
+ * A valid enrollment body for `keys`, with a duress key (`fixtureDuressKey`) and its proof of
+ * possession unless `duress` is null (a request as clients that predate the duress key send it).
+ */
+export function enrollPayload(
+  redeemToken: Uint8Array,
+  keys: DeviceKeys,
+  duress: SigningKeyPair | null = fixtureDuressKey(keys),
+): EnrollRequest {
+  const signingKey = keys.signing.publicKey;
+  const encryptionKey = keys.encryption.publicKey;
+  const base = {
     redeemToken: toBase64url(redeemToken),
-    signingKey: toBase64url(keys.signing.publicKey),
-    encryptionKey: toBase64url(keys.encryption.publicKey),
-    signature: signEnrollment(redeemToken, keys.signing.publicKey, keys.encryption.publicKey, keys.signing.privateKey),
+    signingKey: toBase64url(signingKey),
+    encryptionKey: toBase64url(encryptionKey),
+  };
+  if (duress === null) {
+    return { ...base, signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey) };
+  }
+  const d = duress.publicKey;
+  return {
+    ...base,
+    duressKey: toBase64url(d),
+    signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey, d),
+    duressSignature: signEnrollmentDuress(redeemToken, signingKey, encryptionKey, d, duress.privateKey),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   initSodium,
   inviteRedeemToken,
   signEnrollment,
+  signEnrollmentDuress,
   toBase64url,
 } from "@testigo/protocol";
 import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
@@ -128,9 +129,8 @@ describe("the duress key (real relay process)", () => {
     const victim = await TestVolunteer.enroll(await invite(), campaignId);
     await fetchInbox(device, new MemoryOutput());
     const before = (await device.counters()).security ?? 0;
-    const thief = await TestVolunteer.enroll(await invite(), campaignId, {
-      announceDuressKey: victim.keys.signing.publicKey,
-    });
+    // Even with D's valid proof (an image of the victim's decoy holds D's private key).
+    const thief = await TestVolunteer.enroll(await invite(), campaignId, { announceDuressKey: victim.duress });
     const out = new MemoryOutput();
     await fetchInbox(device, out);
     assert.deepEqual(out.reports, []);
@@ -195,6 +195,13 @@ describe("the duress key (real relay process)", () => {
             keys.encryption.publicKey,
             keys.signing.privateKey,
             bad,
+          ),
+          duressSignature: signEnrollmentDuress(
+            token,
+            keys.signing.publicKey,
+            keys.encryption.publicKey,
+            bad,
+            keys.signing.privateKey,
           ),
         } as Parameters<RelayClient["enroll"]>[1]),
         (error: unknown) => {

@@ -18,12 +18,14 @@
 //
 // Enrollment (`enrolled` reports) is where a volunteer's key becomes trusted, so it is checked
 // hardest: the invite proof, ONE key per invite (the relay cannot enforce this, because it never
-// sees who signed an envelope), the invite's expiry when this device minted it, and that the
-// relay really enrolled that key. Refused enrollments are security alerts.
+// sees who signed an envelope), the invite's expiry when this device minted it, that the relay
+// really enrolled that key, and D's own proof before a duress key is accepted. Refused
+// enrollments are security alerts.
 import {
   bytesEqual,
   DecryptionFailed,
   deriveInviteSecret,
+  type EnrolledReport,
   type InboxItem,
   type InnerMessage,
   inviteProof,
@@ -36,6 +38,7 @@ import {
   type SealedPhotoRef,
   toBase64url,
   toHex,
+  verifyDuressProof,
 } from "@testigo/protocol";
 import { RelayProtocolError, RelayRefused, RelayUnreachable } from "../transport/errors.js";
 import { relayBytes } from "../transport/relay-client.js";
@@ -602,7 +605,7 @@ export class FetchRun {
     const keyText = toBase64url(signingKey);
     const owner = this.duressOwner.get(keyText);
     const ownerRecord = owner === undefined ? undefined : this.bySigningKey.get(owner);
-    if (ownerRecord) return { volunteer: ownerRecord, underDuress: true };
+    if (ownerRecord) return this.duressSigned(ownerRecord, signingKey, message);
     let known = this.bySigningKey.get(keyText);
     if (known === undefined) {
       const found = await io(this.device.volunteerByKey(signingKey));
@@ -610,12 +613,19 @@ export class FetchRun {
         const real = this.bySigningKey.get(found.volunteer.signingKey) ?? found.volunteer;
         this.bySigningKey.set(real.signingKey, real);
         this.duressOwner.set(keyText, real.signingKey);
-        return { volunteer: real, underDuress: true };
+        return this.duressSigned(real, signingKey, message);
       }
       known = found?.volunteer ?? null;
       this.bySigningKey.set(keyText, known);
     }
-    if (known !== null) return { volunteer: known, underDuress: false };
+    if (known !== null) {
+      // The same `enrolled` report delivered again after its duress key was refused (a crash before
+      // its ack): refused again, not written as a line.
+      if (message.kind === "enrolled" && message.duressKey !== undefined && known.duressKey === undefined) {
+        return { reason: QUARANTINE_REASON.duressProofInvalid, pseudonym: known.pseudonym };
+      }
+      return { volunteer: known, underDuress: false };
+    }
     // A duress key whose volunteer's `enrolled` report has not been seen: an unknown signer, like
     // any key (the `enrolled` report, seq 0 of the real key, registers it).
     if (message.kind !== "enrolled") return { reason: QUARANTINE_REASON.unknownSender };
@@ -628,10 +638,15 @@ export class FetchRun {
     }
     const hashText = toBase64url(storedHash);
     const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey });
+    // A duress key counts only with D's own proof over (campaign, S, E): anyone can announce a
+    // public key it saw (a relay sees every volunteer's at enrollment). Without it the volunteer
+    // is enrolled WITHOUT a duress key and the report is quarantined as a security alert, so a
+    // hijack attempt neither captures nor blocks the key it names (duress-and-wipe.md §2.1).
+    const duressRefused = message.duressKey !== undefined && !this.duressProven(message, signingKey, encryptionKey);
     // A duress key must be new: one already enrolled (another volunteer's signing or duress key,
     // or this one's signing key) would let this volunteer's duress reports pass as someone else's,
     // or someone else's reports pass as this volunteer's under duress.
-    if (message.duressKey !== undefined && (await this.keyTaken(message.duressKey, keyText))) {
+    if (message.duressKey !== undefined && !duressRefused && (await this.keyTaken(message.duressKey, keyText))) {
       return { reason: QUARANTINE_REASON.duressKeyTaken, pseudonym };
     }
     // One identity per invite: the relay burns an invite at its first redemption, but any enrolled
@@ -656,7 +671,8 @@ export class FetchRun {
       pseudonym,
       signingKey: keyText,
       encryptionKey: message.encryptionKey,
-      ...(message.duressKey === undefined ? {} : { duressKey: message.duressKey }),
+      ...(message.duressKey === undefined || duressRefused ? {} : { duressKey: message.duressKey }),
+      ...(duressRefused ? { security: 1 } : {}),
       ...(invite?.label === undefined ? {} : { label: invite.label }),
       enrolledAt: message.sentAt,
       counts: {},
@@ -672,7 +688,31 @@ export class FetchRun {
     await io(this.device.putVolunteer(record));
     this.bySigningKey.set(keyText, record);
     if (record.duressKey !== undefined) this.duressOwner.set(record.duressKey, keyText);
+    if (duressRefused) return { reason: QUARANTINE_REASON.duressProofInvalid, pseudonym };
     return { volunteer: record, underDuress: false };
+  }
+
+  /** Whether the `enrolled` report's duressProof is D's signature over (campaign, S, E). */
+  private duressProven(message: EnrolledReport, signingKey: Uint8Array, encryptionKey: Uint8Array): boolean {
+    if (message.duressKey === undefined || message.duressProof === undefined) return false;
+    return verifyDuressProof(
+      this.device.config.campaignId,
+      signingKey,
+      encryptionKey,
+      bytesOf(message.duressKey),
+      bytesOf(message.duressProof),
+    );
+  }
+
+  /**
+   * A report signed by `owner`'s duress key: `owner`'s, under duress. But an `enrolled` report
+   * signed by a duress key is refused as an attack: a decoy never enrolls, and D must never become
+   * anyone's signing key.
+   */
+  private duressSigned(owner: VolunteerRecord, signingKey: Uint8Array, message: InnerMessage): Sender | Refusal {
+    if (message.kind !== "enrolled") return { volunteer: owner, underDuress: true };
+    const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey: bytesOf(message.encryptionKey) });
+    return { reason: QUARANTINE_REASON.enrolledByDuressKey, pseudonym };
   }
 
   /** Whether `key` is `signingKey` itself or already any enrolled volunteer's signing or duress key. */

@@ -24,7 +24,9 @@ import {
   sealEnvelope,
   sealPhoto,
   selectEpochKeys,
+  signDuressProof,
   signEnrollment,
+  signEnrollmentDuress,
   signWithDomain,
   toBase64url,
   u32be,
@@ -51,38 +53,50 @@ export class TestVolunteer {
     readonly inviteSecret: Uint8Array,
     /** The duress key D enrolled beside the signing key (what the decoy signs with). */
     readonly duress: SigningKeyPair,
-    /** The duress public key enrolled and announced (D's, unless a test announced another). */
+    /** The duress public key announced in the `enrolled` report (D's, unless a test announced another). */
     readonly announcedDuressKey: Uint8Array,
+    /** The `enrolled` report's duressProof (D's own, or absent: security tests). */
+    private readonly duressProof: string | undefined,
   ) {}
 
   /**
-   * Redeems the invite at the relay (with a duress key) and sends the `enrolled` report.
-   * `announceDuressKey` enrolls and announces that public key instead of D's (security tests).
+   * Redeems the invite at the relay (with its duress key D and D's signature) and sends the
+   * `enrolled` report. Security tests: `announceDuressKey` announces another key in the report
+   * (the relay, which checks D's signature, still enrolls D): a public key alone gets a proof
+   * signed by this device's own D (it does not verify), a key pair a valid proof.
+   * `omitDuressProof` sends the report without any proof.
    */
   static async enroll(
     code: string,
     campaignId: string,
-    options: { announceDuressKey?: Uint8Array; sendEnrolled?: boolean } = {},
+    options: {
+      announceDuressKey?: Uint8Array | SigningKeyPair;
+      omitDuressProof?: boolean;
+      sendEnrolled?: boolean;
+    } = {},
   ): Promise<TestVolunteer> {
     const invite = decodeInvite(code);
     const keys = generateDeviceKeys();
     const duress = generateSigningKeyPair();
-    const duressKey = options.announceDuressKey ?? duress.publicKey;
+    const announced = options.announceDuressKey;
+    const announcedPair = announced === undefined || announced instanceof Uint8Array ? undefined : announced;
+    const duressKey =
+      announced === undefined ? duress.publicKey : (announcedPair?.publicKey ?? (announced as Uint8Array));
+    const s = keys.signing.publicKey;
+    const e = keys.encryption.publicKey;
+    const duressProof =
+      options.omitDuressProof === true
+        ? undefined
+        : signDuressProof(campaignId, s, e, (announcedPair ?? duress).privateKey);
     const anonymous = new RelayClient(invite.relayUrl);
     const token = inviteRedeemToken(invite.secret);
-    // An EnrollRequest (the relay client's parameter type does not name duressKey yet).
     const request: EnrollRequest = {
       redeemToken: toBase64url(token),
-      signingKey: toBase64url(keys.signing.publicKey),
-      encryptionKey: toBase64url(keys.encryption.publicKey),
-      duressKey: toBase64url(duressKey),
-      signature: signEnrollment(
-        token,
-        keys.signing.publicKey,
-        keys.encryption.publicKey,
-        keys.signing.privateKey,
-        duressKey,
-      ),
+      signingKey: toBase64url(s),
+      encryptionKey: toBase64url(e),
+      duressKey: toBase64url(duress.publicKey),
+      signature: signEnrollment(token, s, e, keys.signing.privateKey, duress.publicKey),
+      duressSignature: signEnrollmentDuress(token, s, e, duress.publicKey, duress.privateKey),
     };
     const pseudonym = await anonymous.enroll(campaignId, request);
     const roster = verifyRoster(await anonymous.getRoster(campaignId), invite.rootFingerprint);
@@ -106,6 +120,7 @@ export class TestVolunteer {
       invite.secret,
       duress,
       duressKey,
+      duressProof,
     );
     if (options.sendEnrolled !== false) await volunteer.sendEnrolled();
     return volunteer;
@@ -156,6 +171,7 @@ export class TestVolunteer {
         invite: this.invite,
         encryptionKey: toBase64url(this.keys.encryption.publicKey),
         duressKey: toBase64url(this.announcedDuressKey),
+        ...(this.duressProof === undefined ? {} : { duressProof: this.duressProof }),
       };
     }
     return { kind, ...common };

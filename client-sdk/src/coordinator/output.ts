@@ -59,6 +59,15 @@ export const QUARANTINE_REASON = {
   /** An enrollment announcing a duress key that is already some enrolled volunteer's key (or its own signing key). */
   duressKeyTaken:
     "an enrollment report whose duress key is already an enrolled key (an attempt to sign as another volunteer)",
+  /**
+   * An enrollment announcing a duress key without D's valid proof: the volunteer is enrolled
+   * WITHOUT a duress key (its own key is proven), the announced key is ignored.
+   */
+  duressProofInvalid:
+    "an enrollment report whose duress key is not proven by that key's own signature (an attempt to claim another's key as a duress key): the volunteer is enrolled without a duress key",
+  /** An enrollment signed by an enrolled volunteer's duress key. */
+  enrolledByDuressKey:
+    "an enrollment report signed by an enrolled volunteer's duress key (a duress key never enrolls: an attempt to turn it into a volunteer)",
   unprocessable:
     "signed, but could not be processed: inconsistent content (e.g. a photo reference whose size and chunk count disagree) from a faulty or hostile device",
 } as const;
@@ -69,6 +78,8 @@ export const SECURITY_REASONS: ReadonlySet<string> = new Set([
   QUARANTINE_REASON.inviteExpired,
   QUARANTINE_REASON.notEnrolledAtRelay,
   QUARANTINE_REASON.duressKeyTaken,
+  QUARANTINE_REASON.duressProofInvalid,
+  QUARANTINE_REASON.enrolledByDuressKey,
 ]);
 
 export interface QuarantineEntry {

@@ -3,7 +3,7 @@
 // every epoch key must verify against that roster, BEFORE any key is generated or sent.
 //
 //   decodeInvite → GET roster → verifyRoster(invite fingerprint) → GET epoch-keys → selectEpochKeys
-//   → fresh device keys → POST enroll (redeem token, keys, proof of possession) → check pseudonym
+//   → fresh device keys → POST enroll (redeem token, keys, proofs of possession of S and D) → check pseudonym
 //   → key slots + profile → queue the `enrolled` report → try to send it (sync).
 //
 // The relay answers the enrollment before the device writes anything: if the device dies in
@@ -23,7 +23,9 @@ import {
   REPORT_KIND,
   type Roster,
   selectEpochKeys,
+  signDuressProof,
   signEnrollment,
+  signEnrollmentDuress,
   toBase64url,
   verifyRoster,
 } from "@testigo/protocol";
@@ -151,13 +153,19 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
   const duress = newDuressKey();
   const duressKey = bytesOf(duress.publicKey);
   const redeemToken = inviteRedeemToken(invite.secret);
+  const duressPrivateKey = bytesOf(duress.privateKey);
   const enrollRequest = {
     redeemToken: toBase64url(redeemToken),
     signingKey: toBase64url(signingKey),
     encryptionKey: toBase64url(encryptionKey),
     duressKey: duress.publicKey,
     signature: signEnrollment(redeemToken, signingKey, encryptionKey, keys.signing.privateKey, duressKey),
+    // D signs too: the relay and the coordinators accept a duress key only from its holder.
+    duressSignature: signEnrollmentDuress(redeemToken, signingKey, encryptionKey, duressKey, duressPrivateKey),
   };
+  // For the `enrolled` report: D's proof, bound to this campaign and these keys.
+  const duressProof = signDuressProof(campaignId, signingKey, encryptionKey, duressPrivateKey);
+  duressPrivateKey.fill(0);
   const pseudonym = await retrying(() => client.enroll(campaignId, enrollRequest));
   if (pseudonym !== pseudonymFromKeys({ signingKey, encryptionKey })) {
     throw new VolunteerError("RELAY_LIED", "the relay answered a pseudonym that does not belong to this device's keys");
@@ -231,6 +239,7 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
       invite: identity.invite,
       encryptionKey: identity.encryption.publicKey,
       duressKey: identity.duress.publicKey,
+      duressProof,
     },
     now,
   );

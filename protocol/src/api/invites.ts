@@ -33,7 +33,8 @@ export const ed25519PublicKey = publicKey.refine(
 
 /**
  * POST /v1/campaigns/:campaignId/enroll. `signature` proves possession of `signingKey`: it signs
- * `enrollMessage(...)` (../auth.ts) under DOMAIN.enrollSignature. No personal data: keys and a token only.
+ * `enrollMessage(...)` (../auth.ts) under DOMAIN.enrollSignature; `duressSignature` proves
+ * possession of `duressKey` the same way. No personal data: keys and a token only.
  */
 export const enrollRequest = z
   .object({
@@ -49,8 +50,18 @@ export const enrollRequest = z
      */
     duressKey: ed25519PublicKey.optional(),
     signature,
+    /**
+     * Proof of possession of D: D's own signature over the same enrollMessage (128-byte form)
+     * under DOMAIN.enrollDuressSignature (`signEnrollmentDuress`). Required with `duressKey`,
+     * refused without it: nobody may enroll a public key it cannot sign with (a victim's).
+     */
+    duressSignature: signature.optional(),
   })
-  .strict();
+  .strict()
+  .refine((body) => (body.duressKey === undefined) === (body.duressSignature === undefined), {
+    message: "duressKey and duressSignature come together: sign the enrollment with the duress key too",
+    path: ["duressSignature"],
+  });
 export type EnrollRequest = z.infer<typeof enrollRequest>;
 
 export const enrollResponse = z.object({ pseudonym });

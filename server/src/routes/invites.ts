@@ -10,6 +10,7 @@ import {
   inviteStoredHashBase64url,
   pseudonymFromKeys,
   verifyEnrollment,
+  verifyEnrollmentDuress,
 } from "@testigo/protocol";
 import type { FastifyInstance } from "fastify";
 import { requireSession, sessionOf } from "../auth.js";
@@ -68,6 +69,19 @@ export function registerInviteRoutes(app: FastifyInstance, ctx: RelayContext): v
       }
       if (!verifyEnrollment(token, signingKey, encryptionKey, signature, duressKey)) {
         throw new RelayError("AUTH_FAILED", "the enrollment signature does not verify with the given signing key");
+      }
+      // Proof of possession of D (the schema requires duressSignature with duressKey): without it,
+      // anyone who saw a volunteer's public key could enroll it as its own device's duress key.
+      const duressSignature = body.duressSignature === undefined ? undefined : fromBase64url(body.duressSignature);
+      if (
+        duressKey !== undefined &&
+        (duressSignature === undefined ||
+          !verifyEnrollmentDuress(token, signingKey, encryptionKey, duressKey, duressSignature))
+      ) {
+        throw new RelayError(
+          "AUTH_FAILED",
+          "the duress signature does not verify with the given duress key: sign the enrollment with the duress key's private key",
+        );
       }
       if ((await ctx.store.getCampaign(campaignId)) === undefined) throw inviteInvalid();
       const pseudonym = pseudonymFromKeys({ signingKey, encryptionKey });
