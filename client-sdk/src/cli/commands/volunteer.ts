@@ -451,7 +451,8 @@ const setDuressPinCommand: Command = {
   help: [
     "Unlocks with the PIN, then puts a new harmless decoy profile under the duress PIN (replacing any",
     "earlier decoy and duress PIN). Entering the duress PIN wherever a PIN is asked then opens the decoy,",
-    "erases the real profile and silently sends a duress report to the coordinators.",
+    "erases the real profile and goes on like the PIN; what it sends is signed with the duress key,",
+    "which the coordinators see as sent under duress (the unlock's check-in is the alert).",
     "",
     "  --duress-pin-file F    the duress PIN (or TESTIGO_DURESS_PIN, or a prompt on a terminal)",
     "",
