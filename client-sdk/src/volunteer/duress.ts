@@ -36,6 +36,7 @@ import {
   eraseSlot,
   fillSlot,
   InvalidPin,
+  type KeySlotFile,
   newProfile,
   openCapsule,
   sealCapsule,
@@ -149,9 +150,7 @@ export async function takeDuress(storage: DeviceStorage, store: VolunteerStore, 
   const payload = decodePayload(plaintext);
   plaintext.fill(0);
   // 1. The real profile is crypto-erased: its data key is gone (one atomic write; the capsule stays).
-  let erased = file;
-  for (let index = 0; index < file.slots.length; index++) if (index !== openedSlot) erased = eraseSlot(erased, index);
-  await writeKeySlots(storage, erased);
+  await writeKeySlots(storage, eraseOtherSlots(file, openedSlot));
   // 2. Its files (identity, outbox, photo chunks, mailbox) go, and (after a crash here, on the
   //    next duress unlock) a half-written filler too.
   await store.records.destroyOthers();
@@ -167,9 +166,17 @@ export async function takeDuress(storage: DeviceStorage, store: VolunteerStore, 
       ...(payload.lastError === undefined ? {} : { lastError: payload.lastError }),
     });
   }
-  // 5. Nothing pending remains in the capsule.
-  await writeKeySlots(storage, clearCapsule(await readKeySlots(storage)));
+  // 5. Nothing pending remains in the capsule. The other slots are erased again in the same write:
+  //    a real profile's sync in another process that read the file before step 1 and wrote it back
+  //    after (its capsule re-seal) cannot bring the real slot back.
+  await writeKeySlots(storage, clearCapsule(eraseOtherSlots(await readKeySlots(storage), openedSlot)));
   return true;
+}
+
+function eraseOtherSlots(file: KeySlotFile, keep: number): KeySlotFile {
+  let erased = file;
+  for (let index = 0; index < file.slots.length; index++) if (index !== keep) erased = eraseSlot(erased, index);
+  return erased;
 }
 
 /**
