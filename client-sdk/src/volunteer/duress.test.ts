@@ -524,6 +524,27 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assertWrongPin(dir, PIN, 9);
   });
 
+  it("a duress PIN set on the decoy (under coercion) makes a decoy that still syncs, signing with D", async () => {
+    const { dir, real } = await device("decoy-of-decoy");
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    // The decoy's own duress key is D too: what a real profile's would do at the relay, it does.
+    assert.equal(decoy.identity.duress.publicKey, real.identity.duress.publicKey);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    await decoy.setDuressPin("975318");
+    const second = await Volunteer.open(await NodeStorage.open(dir), "975318");
+    assert.equal(second.identity.signing.publicKey, real.identity.duress.publicKey);
+    assert.equal((await second.flush(5_000))?.envelopesSent, 1);
+    await second.report("12", "all calm");
+    const run = await second.sync({ budgetMs: 5_000, ...noWait });
+    assert.deepEqual([run.envelopesSent, run.refused.length], [1, 0]);
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["checkin", "checkin", "status"],
+    );
+    assert.deepEqual(new Set(senders), new Set([real.identity.duress.publicKey]));
+  });
+
   it("panic erases the device without a PIN", async () => {
     const { dir, real, dataKey } = await device("panic");
     await real.report("MARKER-TABLE-9", "MARKER-TEXT before panic");

@@ -221,8 +221,9 @@ export function newDuressKey(): IdentityRecord["duress"] {
  * its signing key the duress key D (enrolled at the relay, so sync, report and acta work); an
  * encryption key of its own (control messages, sealed to the real one, never open here: they are
  * acknowledged silently like filler); the same settings, an empty outbox, and NOTHING else of the
- * real profile: its invite fields are random bytes of the right sizes and its own `duress` pair
- * was never enrolled; its capsule keys have the same shape as the real profile's.
+ * real profile: its invite fields are random bytes of the right sizes, its own `duress` pair is
+ * D again (enrolled, so it signs in like a real profile's); its capsule keys have the same shape
+ * as the real profile's.
  */
 export async function writeDecoyProfile(
   store: VolunteerStore,
@@ -246,7 +247,10 @@ export async function writeDecoyProfile(
     pseudonym: options.pseudonym,
     signing: { ...options.duressKey },
     encryption: { publicKey: toBase64url(encryption.publicKey), privateKey: toBase64url(encryption.privateKey) },
-    duress: newDuressKey(),
+    // Its own duress key is D too: a session signed with it works at the relay like a real
+    // profile's, and a decoy given a duress PIN of its own (set-duress-pin under coercion) makes a
+    // decoy that signs with D again, still flagged by coordinators, instead of one the relay refuses.
+    duress: { ...options.duressKey },
     invite: {
       nonce: toBase64url(randomBytes(INVITE_NONCE_BYTES)),
       storedHash: toBase64url(randomBytes(32)),
