@@ -243,7 +243,8 @@ export async function enroll(options: EnrollOptions): Promise<Enrolled> {
     },
     now,
   );
-  // From now on the duress PIN erases the real profile and makes the decoy queue a duress report.
+  // From now on the duress PIN erases the real profile and opens the decoy, whose unlock check-in
+  // (signed by D) is the alert.
   await refreshCapsule(options.storage, store);
   return { pseudonym, relayUrl: client.baseUrl, campaignId, store, enrolledReport };
 }
