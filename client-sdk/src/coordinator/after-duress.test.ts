@@ -3,16 +3,13 @@
 // such report is still written, marked `afterDuress: true`. Real relay process, real HTTP.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { initSodium } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
-import { type RelayProcess, startRelay } from "../testing/relay-process.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
+import type { RelayProcess } from "../testing/relay-process.js";
+import type { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 import { MemoryOutput } from "./output.js";
+import { startCoordinatorOnRelay } from "./test-coordinator-on-relay.js";
 
 const PASSPHRASE = "after duress passphrase";
 
@@ -22,17 +19,7 @@ describe("reports after a duress report (real relay process)", () => {
   let campaignId: string;
 
   before(async () => {
-    await initSodium();
-    relay = await startRelay();
-    const storage = new MemoryStorage();
-    const init = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    });
-    campaignId = init.campaignId;
-    device = await CoordinatorDevice.open(storage, PASSPHRASE);
+    ({ relay, device, campaignId } = await startCoordinatorOnRelay(PASSPHRASE));
   });
   after(async () => {
     await relay.stop({ removeData: true });

@@ -8,23 +8,20 @@ import {
   decodeInvite,
   generateDeviceKeys,
   generateSigningKeyPair,
-  initSodium,
   inviteRedeemToken,
   signEnrollment,
   signEnrollmentDuress,
   toBase64url,
 } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
-import { type RelayProcess, startRelay } from "../testing/relay-process.js";
+import type { RelayProcess } from "../testing/relay-process.js";
 import { RelayRefused } from "../transport/errors.js";
 import { RelayClient } from "../transport/relay-client.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
+import type { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 import { MemoryOutput, QUARANTINE_REASON } from "./output.js";
+import { startCoordinatorOnRelay } from "./test-coordinator-on-relay.js";
 import { listVolunteers } from "./volunteers.js";
 
 const PASSPHRASE = "duress key passphrase";
@@ -36,17 +33,7 @@ describe("the duress key (real relay process)", () => {
   const invite = async () => (await mintInvites(device, { count: 1 }))[0]?.code ?? "";
 
   before(async () => {
-    await initSodium();
-    relay = await startRelay();
-    const storage = new MemoryStorage();
-    const init = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    });
-    campaignId = init.campaignId;
-    device = await CoordinatorDevice.open(storage, PASSPHRASE);
+    ({ relay, device, campaignId } = await startCoordinatorOnRelay(PASSPHRASE));
   });
   after(async () => {
     await relay.stop({ removeData: true });

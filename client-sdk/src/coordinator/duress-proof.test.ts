@@ -8,16 +8,13 @@
 // cannot read: the coordinators' check is what stops it.)
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { initSodium } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
-import { type RelayProcess, startRelay } from "../testing/relay-process.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
+import type { RelayProcess } from "../testing/relay-process.js";
+import type { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 import { MemoryOutput, QUARANTINE_REASON } from "./output.js";
+import { startCoordinatorOnRelay } from "./test-coordinator-on-relay.js";
 import { listVolunteers } from "./volunteers.js";
 
 const PASSPHRASE = "duress proof passphrase";
@@ -31,17 +28,7 @@ describe("the duress key's proof of possession (real relay process)", () => {
   const view = async (pseudonym: string) => (await listVolunteers(device)).find((v) => v.pseudonym === pseudonym);
 
   before(async () => {
-    await initSodium();
-    relay = await startRelay();
-    const storage = new MemoryStorage();
-    const init = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    });
-    campaignId = init.campaignId;
-    device = await CoordinatorDevice.open(storage, PASSPHRASE);
+    ({ relay, device, campaignId } = await startCoordinatorOnRelay(PASSPHRASE));
   });
   after(async () => {
     await relay.stop({ removeData: true });

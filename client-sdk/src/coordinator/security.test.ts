@@ -5,23 +5,20 @@ import { after, before, describe, it } from "node:test";
 import {
   decodeInvite,
   type InnerMessage,
-  initSodium,
   inviteRedeemToken,
   inviteStoredHashBase64url,
   PHOTO_CHUNK_CIPHERTEXT_BYTES,
   randomBytes,
   toBase64url,
 } from "@testigo/protocol";
-import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
-import { MemoryStorage } from "../storage/memory-storage.js";
-import { type RelayProcess, startRelay } from "../testing/relay-process.js";
-import { initCampaign } from "./campaign.js";
-import { CoordinatorDevice } from "./device.js";
+import type { RelayProcess } from "../testing/relay-process.js";
+import type { CoordinatorDevice } from "./device.js";
 import { fetchInbox } from "./fetch.js";
 import { mintInvites } from "./invites.js";
 import { TestVolunteer } from "./node-test-volunteer.js";
 import { type FetchOutput, MemoryOutput, QUARANTINE_REASON } from "./output.js";
 import { inviteRecord, RECORD } from "./state.js";
+import { startCoordinatorOnRelay } from "./test-coordinator-on-relay.js";
 import { listVolunteers } from "./volunteers.js";
 
 const PASSPHRASE = "security regression passphrase";
@@ -32,17 +29,7 @@ describe("coordinator security regressions (real relay process)", () => {
   let campaignId: string;
 
   before(async () => {
-    await initSodium();
-    relay = await startRelay();
-    const storage = new MemoryStorage();
-    const init = await initCampaign(storage, {
-      relayUrl: relay.url,
-      passphrase: PASSPHRASE,
-      operatorToken: relay.token,
-      kdfLimits: MIN_KDF_LIMITS,
-    });
-    campaignId = init.campaignId;
-    device = await CoordinatorDevice.open(storage, PASSPHRASE);
+    ({ relay, device, campaignId } = await startCoordinatorOnRelay(PASSPHRASE));
   });
   after(async () => {
     await relay.stop({ removeData: true });
