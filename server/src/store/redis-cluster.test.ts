@@ -5,6 +5,27 @@ import { type RedisClusterProcess, startRedisCluster } from "../testing/redis-se
 import { runStoreConformance } from "./conformance.js";
 import { RedisStore } from "./redis-store.js";
 
+/**
+ * Creates enough campaigns that their hash tags land on all three masters, each with one envelope
+ * submitted (and accepted) for device "dev-a"; returns their ids.
+ */
+async function campaignsOnEveryMaster(store: RedisStore): Promise<string[]> {
+  const ids = Array.from({ length: 12 }, () => randomBytes(9).toString("base64url"));
+  for (const campaignId of ids) {
+    await store.createCampaign({
+      campaignId,
+      rootPublicKey: "root",
+      roster: new Uint8Array([1]),
+      rosterSerial: 1,
+      deviceIds: ["dev-a"],
+      deviceSigningKeys: { "dev-a": "k" },
+      createdAt: Date.now(),
+    });
+    assert.equal((await store.submitEnvelope(campaignId, "m", new Uint8Array([7]), Date.now())).status, "accepted");
+  }
+  return ids;
+}
+
 let cluster: RedisClusterProcess | undefined;
 before(async () => {
   cluster = await startRedisCluster({ masters: 3 });
@@ -30,20 +51,7 @@ describe("RedisStore across cluster nodes", { timeout: 60_000 }, () => {
       const heard = new Set<string>();
       await b.onInboxAppend((campaignId) => heard.add(campaignId));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      // Enough campaigns that their hash tags land on all three masters.
-      const ids = Array.from({ length: 12 }, () => randomBytes(9).toString("base64url"));
-      for (const campaignId of ids) {
-        await a.createCampaign({
-          campaignId,
-          rootPublicKey: "root",
-          roster: new Uint8Array([1]),
-          rosterSerial: 1,
-          deviceIds: ["dev-a"],
-          deviceSigningKeys: { "dev-a": "k" },
-          createdAt: Date.now(),
-        });
-        await a.submitEnvelope(campaignId, "m", new Uint8Array([7]), Date.now());
-      }
+      const ids = await campaignsOnEveryMaster(a);
       const deadline = Date.now() + 5_000;
       while (heard.size < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual([...heard].sort(), [...ids].sort());
@@ -62,22 +70,8 @@ describe("RedisStore on a Redis Cluster with a password", { timeout: 120_000 }, 
     try {
       const store = await RedisStore.cluster(secured.urls.slice(0, 1), { connectTimeoutMs: 2_000 });
       try {
-        // Enough campaigns that their hash tags land on all three masters (discovered, not given).
-        const ids = Array.from({ length: 12 }, () => randomBytes(9).toString("base64url"));
-        for (const campaignId of ids) {
-          await store.createCampaign({
-            campaignId,
-            rootPublicKey: "root",
-            roster: new Uint8Array([1]),
-            rosterSerial: 1,
-            deviceIds: ["dev-a"],
-            deviceSigningKeys: { "dev-a": "k" },
-            createdAt: Date.now(),
-          });
-          assert.equal(
-            (await store.submitEnvelope(campaignId, "m", new Uint8Array([7]), Date.now())).status,
-            "accepted",
-          );
+        // The masters are discovered, not given: each is reached with the URL's credentials.
+        for (const campaignId of await campaignsOnEveryMaster(store)) {
           assert.equal((await store.readInbox(campaignId, "dev-a", 10)).length, 1);
         }
         await store.ping();
