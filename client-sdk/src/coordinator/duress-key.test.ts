@@ -1,6 +1,7 @@
 // Issue 5, the duress key D: every volunteer enrolls a second Ed25519 key beside its signing key.
 // The relay opens that volunteer's session with either key; coordinators take whatever D signs as
-// that volunteer's, UNDER DURESS (line flagged, volunteer flagged), and never as anyone else's.
+// that volunteer's, UNDER DURESS (a `duress` line keeping the signed kind, volunteer flagged), and
+// never as anyone else's.
 // Real relay process, real HTTP.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -39,7 +40,7 @@ describe("the duress key (real relay process)", () => {
     await relay.stop({ removeData: true });
   });
 
-  it("whatever D signs (a status too) is the volunteer's, flagged; a D-signed checkin is a duress line; the volunteer is flagged duress", async () => {
+  it("whatever D signs (status, checkin) is the volunteer's, written as a duress line with signedKind; the volunteer is flagged duress", async () => {
     const a = await TestVolunteer.enroll(await invite(), campaignId);
     await a.status("1", "before");
     const first = new MemoryOutput();
@@ -66,14 +67,23 @@ describe("the duress key (real relay process)", () => {
     assert.deepEqual(
       second.reports.map((r) => [r.volunteer, r.kind, r.signedKind ?? null, r.afterDuress ?? false]),
       [
-        [a.pseudonym, "status", null, true],
+        [a.pseudonym, "duress", "status", false],
         [a.pseudonym, "duress", "checkin", false],
         [a.pseudonym, "duress", null, false],
       ],
     );
+    // A D-signed status keeps its fields.
+    assert.deepEqual(
+      second.reports.map((r) => [r.table, r.text]),
+      [
+        ["2", "all calm"],
+        ["0", ""],
+        ["0", ""],
+      ],
+    );
     const view = (await listVolunteers(device)).find((v) => v.pseudonym === a.pseudonym);
     assert.equal(view?.duress, true);
-    assert.equal(view?.counts.duress, 2);
+    assert.equal(view?.counts.duress, 3);
 
     // The real key afterwards: flagged too (received after the first duress-signed report); a
     // check-in the real key signs stays a check-in.
@@ -105,11 +115,38 @@ describe("the duress key (real relay process)", () => {
     const out = new MemoryOutput();
     await fetchInbox(device, out);
     assert.deepEqual(
-      out.reports.map((r) => [r.volunteer, r.kind, r.afterDuress ?? false]),
-      [[a.pseudonym, "status", true]],
+      out.reports.map((r) => [r.volunteer, r.kind, r.signedKind ?? null]),
+      [[a.pseudonym, "duress", "status"]],
     );
     const views = await listVolunteers(device);
     assert.equal(views.find((v) => v.pseudonym === b.pseudonym)?.duress, false);
+  });
+
+  it("a D-signed status or acta, the first thing a decoy sends, is a duress line; the acta keeps its photos", async () => {
+    const a = await TestVolunteer.enroll(await invite(), campaignId);
+    await fetchInbox(device, new MemoryOutput());
+    // `testigo volunteer report` under the duress PIN (check-ins off): a status signed by D, no check-in.
+    await a.duressClient().submitEnvelope(await a.seal(a.message("status", "9", "all calm"), a.duressSigner));
+    const photo = new Uint8Array(3000).fill(7);
+    await a.acta("10", [photo], { signer: a.duressSigner });
+    const out = new MemoryOutput();
+    await fetchInbox(device, out);
+    assert.deepEqual(
+      out.reports.map((r) => [r.volunteer, r.kind, r.signedKind ?? null, r.table, r.afterDuress ?? false]),
+      [
+        [a.pseudonym, "duress", "status", "9", false],
+        [a.pseudonym, "duress", "acta", "10", false],
+      ],
+    );
+    const acta = out.reports[1];
+    assert.deepEqual(acta?.tallies, {});
+    assert.deepEqual(
+      acta?.photos?.map((p) => [p.status, p.size]),
+      [["ok", photo.length]],
+    );
+    const view = (await listVolunteers(device)).find((v) => v.pseudonym === a.pseudonym);
+    assert.equal(view?.duress, true);
+    assert.equal(view?.counts.duress, 2);
   });
 
   it("an enrollment that announces an enrolled key as its duress key is refused as an attack", async () => {

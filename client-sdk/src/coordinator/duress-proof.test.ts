@@ -98,10 +98,10 @@ describe("the duress key's proof of possession (real relay process)", () => {
     // Not quarantined as duressKeyTaken: the thief's unproven claim was never recorded.
     assert.deepEqual([...second.quarantine.values()], []);
     assert.deepEqual(
-      second.reports.map((r) => [r.volunteer, r.kind, r.afterDuress ?? false]),
+      second.reports.map((r) => [r.volunteer, r.kind, r.signedKind ?? null]),
       [
-        [victim.pseudonym, "enrolled", false],
-        [victim.pseudonym, "status", true],
+        [victim.pseudonym, "enrolled", null],
+        [victim.pseudonym, "duress", "status"],
       ],
     );
     assert.equal((await view(victim.pseudonym))?.duress, true);

@@ -862,13 +862,14 @@ function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerR
 }
 
 /**
- * The duress marks of a line. A `checkin` signed by the duress key is the alert a duress unlock
- * sends (the decoy queues no special report, so that its outbox shows nothing): it is written as
- * `kind: "duress"` with `signedKind: "checkin"`, like a `duress` report (older devices send one,
- * signed by either key). Every other report signed by the duress key, or that the relay received
- * at or after the volunteer's first duress-signed report (by receipt time, not seq: the two keys
- * have separate seq spaces), keeps its kind and gets `afterDuress: true`: possibly sent by whoever
- * holds the phone.
+ * The duress marks of a line. Every report signed by the duress key (status, checkin, acta, …) is
+ * sent under duress, whatever the coerced command was: it is written as `kind: "duress"` with
+ * `signedKind` the kind the device signed (an acta keeps its photos and fields), so coordinators
+ * always get a duress line. A `duress` report (older devices send one, signed by either key) stays
+ * the line of kind `duress`, without `signedKind`. A report the real key signed that the relay
+ * received at or after the volunteer's first duress-signed report (by receipt time, not seq: the two
+ * keys have separate seq spaces) keeps its kind and gets `afterDuress: true`: possibly sent by
+ * whoever holds the phone.
  */
 function duressLine(
   line: ReportLine,
@@ -878,8 +879,8 @@ function duressLine(
   underDuress: boolean,
 ): ReportLine {
   if (message.kind === "duress") return line;
-  if (underDuress && message.kind === "checkin") return { ...line, kind: "duress", signedKind: message.kind };
-  const after = underDuress || (volunteer.duressAt !== undefined && item.receivedAt >= volunteer.duressAt);
+  if (underDuress) return { ...line, kind: "duress", signedKind: message.kind };
+  const after = volunteer.duressAt !== undefined && item.receivedAt >= volunteer.duressAt;
   return after ? { ...line, afterDuress: true } : line;
 }
 

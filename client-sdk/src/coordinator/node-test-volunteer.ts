@@ -260,8 +260,15 @@ export class TestVolunteer {
     return message.messageId;
   }
 
-  /** Uploads the photos, then sends the acta (or the acta first, with `actaFirst`). */
-  async acta(table: string, photos: readonly Uint8Array[], options: { actaFirst?: boolean } = {}): Promise<string> {
+  /**
+   * Uploads the photos, then sends the acta (or the acta first, with `actaFirst`), signed by this
+   * volunteer's key or by `signer` (e.g. `duressSigner`: the decoy's acta).
+   */
+  async acta(
+    table: string,
+    photos: readonly Uint8Array[],
+    options: { actaFirst?: boolean; signer?: DeviceKeys } = {},
+  ): Promise<string> {
     const sealed = photos.map((photo) => sealPhoto(photo));
     const message: InnerMessage = {
       kind: "acta",
@@ -282,13 +289,13 @@ export class TestVolunteer {
         chunkCount: ref.chunkCount,
       })),
     };
-    if (options.actaFirst === true) await this.submit(message);
+    if (options.actaFirst === true) await this.submit(message, options.signer);
     for (const { ref, chunks } of sealed) {
       const id = toBase64url(ref.photoId);
       await this.retry.run(() => this.client.createPhoto(id, ref.chunkCount));
       for (const [index, chunk] of chunks.entries()) await this.retry.run(() => this.client.putChunk(id, index, chunk));
     }
-    if (options.actaFirst !== true) await this.submit(message);
+    if (options.actaFirst !== true) await this.submit(message, options.signer);
     return message.messageId;
   }
 }

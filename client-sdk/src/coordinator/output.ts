@@ -22,14 +22,15 @@ export interface ReportLine {
   readonly counter?: number;
   readonly reason?: string;
   /**
-   * On a line of kind `duress` that is a `checkin` signed by the volunteer's duress key (what a
-   * duress unlock sends): the kind the device signed, `checkin`. Absent otherwise.
+   * On a line of kind `duress` that is a report signed by the volunteer's duress key (whatever the
+   * decoy sent: `checkin`, `status`, `acta`, …): the kind the device signed. Absent on a `duress`
+   * report (older devices) and on every other line.
    */
   readonly signedKind?: string;
   /**
-   * Set on every other report signed by the volunteer's duress key, and on every report the relay
-   * received at or after its first duress-signed one: someone holding the duress PIN may have
-   * signed it with an image of the phone. Never a sign of safety.
+   * Set on every report the real key signed that the relay received at or after the volunteer's
+   * first duress-signed one: someone holding the duress PIN may have signed it with an image of the
+   * phone. Never a sign of safety.
    */
   readonly afterDuress?: true;
 }

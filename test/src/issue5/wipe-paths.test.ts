@@ -213,7 +213,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     );
 
     // Coerced use of the decoy works through the relay like a real phone (same output as the
-    // other phone's real profile) and reaches the coordinators flagged afterDuress.
+    // other phone's real profile) and reaches the coordinators as a duress line (signed as status).
     const decoyMarker = marker();
     const forced = await volunteerCli("report", phone, phone.duressPinFile as string, [
       "--table",
@@ -232,12 +232,12 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.equal(sync.code, 0, `the decoy's sync: ${sync.stdout} ${sync.stderr}`);
     await fetchAll(coordinator, out);
     const decoyLine = readReports(out).find((r) => r.text === decoyMarker) as
-      | (ReturnType<typeof readReports>[number] & { afterDuress?: boolean })
+      | (ReturnType<typeof readReports>[number] & { signedKind?: string })
       | undefined;
     assert.deepEqual(
-      [decoyLine?.volunteer, decoyLine?.kind, decoyLine?.afterDuress],
-      [real.pseudonym, "status", true],
-      "the decoy's report is the volunteer's, flagged afterDuress",
+      [decoyLine?.volunteer, decoyLine?.kind, decoyLine?.signedKind],
+      [real.pseudonym, "duress", "status"],
+      "the decoy's report is the volunteer's, written as a duress line",
     );
     await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
   });
