@@ -3,7 +3,7 @@
 // erase, every file in the device folder is scanned for the real keys, the plaintext markers and
 // the photo bytes, raw and in base64, base64url and hex.
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -357,6 +357,41 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assert.deepEqual(decoy, real);
     assert.deepEqual((await coordinator.fetch()).messages, []);
     await assertWrongPin(dir, PIN, 9);
+  });
+
+  it("a `sync` right after an unlock sends the same envelopes with the PIN and with the duress PIN: the decoy's check-in timer is the real profile's", async () => {
+    const interval = 30 * 60_000;
+    const { dir, real } = await device("sync-after-unlock", { checkin: interval });
+    let t = Date.now() + 2 * interval;
+    const now = () => t;
+    // The volunteer's own unlock: its check-in goes out. Two minutes later the phone is seized.
+    assert.equal(
+      (await (await Volunteer.open(await NodeStorage.open(dir), PIN, { now })).flush(5_000))?.envelopesSent,
+      1,
+    );
+    await coordinator.fetch();
+    t += 2 * 60_000;
+    const copy = `${dir}-copy`;
+    cpSync(dir, copy, { recursive: true });
+    const withPin = await Volunteer.open(await NodeStorage.open(dir), PIN, { now });
+    const withDuress = await Volunteer.open(await NodeStorage.open(copy), DURESS, { now });
+    const sent = async () => [
+      (await withPin.sync({ budgetMs: 5_000, ...noWait })).envelopesSent,
+      (await withDuress.sync({ budgetMs: 5_000, ...noWait })).envelopesSent,
+    ];
+    // `testigo volunteer sync`: no check-in is due for either.
+    assert.deepEqual(await sent(), [0, 0]);
+    assert.deepEqual((await coordinator.fetch()).messages, []);
+    // Once the interval has passed since that check-in, both send one.
+    t += interval;
+    assert.deepEqual(await sent(), [1, 1]);
+    const { messages, senders, sizes } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["checkin", "checkin"],
+    );
+    assert.deepEqual(new Set(senders), new Set([real.identity.signing.publicKey, real.identity.duress.publicKey]));
+    assert.equal(new Set(sizes).size, 1);
   });
 
   it("a crash anywhere in set-duress-pin never leaves a duress PIN that erases nothing; an unlock with the PIN re-seals a lost capsule", async () => {

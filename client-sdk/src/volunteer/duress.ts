@@ -8,19 +8,20 @@
 //
 // The key-slot file's capsule region holds, sealed with crypto_box_seal to a key only the decoy
 // profile holds, no key at all: it says "the decoy was opened" (only the decoy's capsule key opens
-// it) and carries the real profile's last sync times, so the decoy's `status` shows them too. The
-// real profile seals it at enrollment, at every unlock and at the end of every sync, always — to
-// the decoy's capsule key when a duress PIN exists, to a key nobody holds otherwise — so the region
-// looks the same on every device: 1,024 bytes indistinguishable from random.
+// it) and carries the real profile's last sync times and check-in time, so the decoy's `status`
+// shows the same and its `sync` queues a check-in when the real one's would. The real profile
+// seals it at enrollment, at every unlock and at the end of every sync, always — to the decoy's
+// capsule key when a duress PIN exists, to a key nobody holds otherwise — so the region looks the
+// same on every device: 1,024 bytes indistinguishable from random.
 //
 // On a duress unlock, before anything else: the real slot is overwritten with random bytes (one
 // atomic write of the key-slot file), every record file the decoy cannot decrypt (the real
 // profile's keys, outbox, photos) is deleted, a filler profile takes their place (as on a device
-// without a duress PIN), the decoy takes over the real profile's sync times, and last the capsule
-// becomes random bytes. Nothing else: no special report is queued. The unlock then goes on exactly
-// like a real one — its flush queues a `checkin`, which the decoy signs with D, and coordinators
-// show a D-signed check-in as `duress`. So the decoy's outbox never holds anything that says
-// "duress" to whoever forced the PIN.
+// without a duress PIN), the decoy takes over the real profile's sync and check-in times, and last
+// the capsule becomes random bytes. Nothing else: no special report is queued. The unlock then
+// goes on exactly like a real one — its flush queues a `checkin`, which the decoy signs with D, and
+// coordinators write everything D signs as `duress`. So the decoy's outbox never holds anything
+// that says "duress" to whoever forced the PIN.
 import {
   fromUtf8,
   generateEncryptionKeyPair,
@@ -101,13 +102,17 @@ function decodePayload(plaintext: Uint8Array): CapsulePayload | undefined {
   }
 }
 
-/** What this profile seals into the capsule: its sync times (what `status` shows). */
+/**
+ * What this profile seals into the capsule: its sync times (what `status` shows) and the time its
+ * check-in timer counts from (what `sync` reads: the last check-in, else the enrollment).
+ */
 async function payloadOf(store: VolunteerStore): Promise<Uint8Array> {
   const log = await store.syncLog();
   return encodePayload({
     v: 3,
     ...(log.lastSyncAt === undefined ? {} : { lastSyncAt: log.lastSyncAt }),
     ...(log.lastSuccessAt === undefined ? {} : { lastSuccessAt: log.lastSuccessAt }),
+    lastCheckinAt: log.lastCheckinAt ?? (await store.identity()).enrolledAt,
     ...(log.lastError === undefined ? {} : { lastError: log.lastError }),
   });
 }
@@ -157,12 +162,15 @@ export async function takeDuress(storage: DeviceStorage, store: VolunteerStore, 
   // 3. A filler profile, as enrollment writes one without a duress PIN: a folder always holds a
   //    second profile's records that the opened profile cannot decrypt.
   await writeFillerProfile(storage, store);
-  // 4. The decoy shows the real profile's last sync, not "never".
+  // 4. The decoy shows the real profile's last sync, not "never", and its check-in timer goes on
+  //    from the real profile's (not from the decoy's own enrolledAt): a `sync` right after the
+  //    unlock queues a check-in with the duress PIN exactly when it would with the PIN.
   if (payload !== undefined) {
     await store.putSyncLog({
       ...(await store.syncLog()),
       ...(payload.lastSyncAt === undefined ? {} : { lastSyncAt: payload.lastSyncAt }),
       ...(payload.lastSuccessAt === undefined ? {} : { lastSuccessAt: payload.lastSuccessAt }),
+      ...(payload.lastCheckinAt === undefined ? {} : { lastCheckinAt: payload.lastCheckinAt }),
       ...(payload.lastError === undefined ? {} : { lastError: payload.lastError }),
     });
   }

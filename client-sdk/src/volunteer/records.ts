@@ -166,12 +166,15 @@ export type CapsuleKeysRecord = z.infer<typeof capsuleKeysRecord>;
 /**
  * What the capsule carries: no key at all. That it opens (only with the decoy's capsule key) says
  * the decoy was opened; the payload is the real profile's last sync times, which the decoy takes
- * over so that its `status` shows them. Zero-padded to a fixed size (key-slots.ts).
+ * over so that its `status` shows them, and the time its check-in timer counts from (its last
+ * check-in, or its enrollment), which the decoy takes over so that its next `sync` queues a
+ * check-in exactly when the real profile's would. Zero-padded to a fixed size (key-slots.ts).
  */
 export const capsulePayload = z.strictObject({
   v: z.literal(3),
   lastSyncAt: timestamp.optional(),
   lastSuccessAt: timestamp.optional(),
+  lastCheckinAt: timestamp.optional(),
   lastError: z.string().optional(),
 });
 export type CapsulePayload = z.infer<typeof capsulePayload>;
