@@ -111,7 +111,9 @@ export function checkQueue(input: CheckInput): CheckReport {
   const maxSeq = new Map<string, number>();
   for (const line of input.lines) {
     if (!ours.has(line.volunteer)) continue;
-    const deferrable = line.kind === "acta" && (line.photos?.length ?? 0) > 0;
+    // Only a line with photos can wait for them (an acta, or a duress-key-signed acta written as
+    // kind "duress" with signedKind "acta").
+    const deferrable = (line.photos?.length ?? 0) > 0;
     const mine = `${line.volunteer}/${deferrable ? "acta" : "other"}`;
     const other = `${line.volunteer}/${deferrable ? "other" : "acta"}`;
     const before = maxSeq.get(mine) ?? -1;
