@@ -1222,6 +1222,9 @@ export function routeArbitraries(w: World): Record<ApiRouteName, fc.Arbitrary<Fu
   return arbitraries;
 }
 
+/** A client address a proxy would forward: the relay must neither trust nor log it (routes-fuzz checks). */
+export const FORWARDED_FOR = "203.0.113.7";
+
 /** A public GET with junk queries, headers and bodies: it answers 2xx or a 4xx, and stores nothing. */
 function publicRead(url: string): fc.Arbitrary<FuzzCase> {
   return fc
@@ -1229,7 +1232,7 @@ function publicRead(url: string): fc.Arbitrary<FuzzCase> {
     .map(([key, value, method]) =>
       fuzzCase(`${method} with a junk query`, method === "GET" ? "read" : "rejected", false, () =>
         request(method, `${url}?${percentEncoded(key)}=${percentEncoded(value)}`, {
-          "x-forwarded-for": "203.0.113.7",
+          "x-forwarded-for": FORWARDED_FOR,
           "x-http-method-override": "DELETE",
         }),
       ),

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { API, type ApiRouteName } from "@testigo/protocol";
 import { assertAnswering, fuzzRoute, newTally, summary } from "./fuzz-check.js";
 import { envCount, fuzzSeed, type HostileRelay, onSqliteAndRedis, prototypeKeys } from "./harness.js";
-import { routeArbitraries } from "./route-arbitraries.js";
+import { FORWARDED_FOR, routeArbitraries } from "./route-arbitraries.js";
 import { buildWorld, type World } from "./world.js";
 
 const RUNS = envCount("HOSTILE_FUZZ_RUNS", 25);
@@ -49,6 +49,15 @@ function fuzzEveryRoute(name: string, runs: number, start: () => Promise<Hostile
       assert.ok(world !== undefined);
       await assertAnswering(world);
       assert.equal(prototypeKeys(), proto);
+    });
+
+    it("logged no client address: neither the connection's nor a forwarded one", () => {
+      assert.ok(relay !== undefined);
+      const logs = relay.logs.join("");
+      assert.ok(logs.length > 0, "the relay logged the fuzzed requests");
+      for (const address of [FORWARDED_FOR, "127.0.0.1"]) {
+        assert.equal(logs.includes(address), false, `the relay logged ${address}`);
+      }
     });
   });
 }
