@@ -154,6 +154,19 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     return { dir, enrolled, real, dataKey };
   }
 
+  /** Opens `dir` with the duress PIN and flushes: one envelope leaves, a check-in signed by D. */
+  async function assertDuressUnlockAlerts(dir: string, real: Volunteer): Promise<Volunteer> {
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const { messages, senders } = await coordinator.fetch();
+    assert.deepEqual(
+      messages.map((m) => m.kind),
+      ["checkin"],
+    );
+    assert.equal(senders[0], real.identity.duress.publicKey);
+    return decoy;
+  }
+
   function secretsOf(real: Volunteer, dataKey: Uint8Array): Uint8Array[] {
     const b = (text: string) => fromBase64url(text) ?? new Uint8Array();
     return [
@@ -196,16 +209,9 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     }
 
     // Back online: the next unlock with the duress PIN sends the queued check-in (no second one).
-    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
-    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    const decoy = await assertDuressUnlockAlerts(dir, real);
     // The decoy's status shows a device that syncs, like the real one did.
     assert.notEqual((await decoy.status()).lastSuccessAt, null);
-    const { messages, senders } = await coordinator.fetch();
-    assert.deepEqual(
-      messages.map((m) => m.kind),
-      ["checkin"],
-    );
-    assert.equal(senders[0], real.identity.duress.publicKey);
     // Then the decoy is an ordinary device of that pseudonym: its unlock sends a check-in, its
     // reports and actas go through the relay, all signed with D.
     const again = await Volunteer.open(await NodeStorage.open(dir), DURESS);
@@ -272,14 +278,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const refused = await Volunteer.open(await NodeStorage.open(dir), DURESS, { transport: refuse });
     assert.equal((await refused.flush(1_000))?.envelopesSent, 0);
     assert.deepEqual((await coordinator.fetch()).messages, []);
-    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
-    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
-    const { messages, senders } = await coordinator.fetch();
-    assert.deepEqual(
-      messages.map((m) => m.kind),
-      ["checkin"],
-    );
-    assert.equal(senders[0], real.identity.duress.publicKey);
+    await assertDuressUnlockAlerts(dir, real);
   });
 
   it("a device the coordinators revoked at the relay erases itself at its next sync", async () => {
@@ -546,14 +545,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await (await Volunteer.open(await NodeStorage.open(dir), PIN)).setDuressPin(DURESS);
     await assertWrongPin(dir, "111111", 9);
     await assert.rejects(real.setDuressPin(PIN), /the duress PIN must differ from the PIN/);
-    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
-    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
-    const { messages, senders } = await coordinator.fetch();
-    assert.deepEqual(
-      messages.map((m) => m.kind),
-      ["checkin"],
-    );
-    assert.equal(senders[0], real.identity.duress.publicKey);
+    await assertDuressUnlockAlerts(dir, real);
     scan(dir, { bytes: secretsOf(real, dataKey), strings: [real.identity.pseudonym] });
     assertNoneHolds(await openableWith(dir, DURESS), secretsOf(real, dataKey).slice(0, 3));
     await assertWrongPin(dir, PIN, 9);

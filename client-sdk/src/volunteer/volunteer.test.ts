@@ -61,6 +61,23 @@ describe("volunteer through a real relay", () => {
     return { storage, result };
   }
 
+  /**
+   * Syncs again after an upload was cut: the photo is sent, reaches the coordinator exactly once
+   * and byte for byte. Returns the run and the photo's reference.
+   */
+  async function resumePhoto(storage: DeviceStorage, photo: Uint8Array) {
+    const resumed = await (await Volunteer.open(storage, PIN)).sync({ budgetMs: 5_000, ...noWait });
+    assert.equal(resumed.photosSent, 1);
+    const total = (await coordinator.fetch()) as {
+      messages: { kind: string; photos?: PhotoRef[] }[];
+      photos: string[];
+    };
+    const ref = total.messages[0]?.photos?.[0] as PhotoRef;
+    assert.deepEqual(total.photos, [ref.photoId]);
+    assert.deepEqual(await coordinator.downloadPhoto(ref), photo);
+    return { resumed, ref };
+  }
+
   it("enrolls, sends the enrolled report, a status report and an acta whose photo arrives byte for byte", async () => {
     const { storage, result } = await enrolled();
     assert.match(result.pseudonym, /^v-[0-9A-Z]{16}$/);
@@ -149,17 +166,8 @@ describe("volunteer through a real relay", () => {
     assert.ok(broken.unreachable !== undefined);
     assert.equal(broken.chunksSent, 2);
 
-    const again = await Volunteer.open(storage, PIN);
-    const resumed = await again.sync({ budgetMs: 5_000, ...noWait });
-    assert.equal(resumed.photosSent, 1);
-    const total = (await coordinator.fetch()) as {
-      messages: { kind: string; photos?: PhotoRef[] }[];
-      photos: string[];
-    };
-    const ref = total.messages[0]?.photos?.[0] as PhotoRef;
+    const { resumed, ref } = await resumePhoto(storage, photo);
     assert.equal(resumed.chunksSent, ref.chunkCount - 2);
-    assert.deepEqual(total.photos, [ref.photoId]);
-    assert.deepEqual(await coordinator.downloadPhoto(ref), photo);
   });
 
   it("uploads a large photo in runs of chunks; cut after the first run, it resumes with the rest, intact", async () => {
@@ -185,18 +193,9 @@ describe("volunteer through a real relay", () => {
     assert.deepEqual(runs, [MAX_CHUNK_RUN], "one full run reached the relay");
     assert.equal(broken.chunksSent, MAX_CHUNK_RUN);
 
-    const again = await Volunteer.open(storage, PIN);
-    const resumed = await again.sync({ budgetMs: 5_000, ...noWait });
-    assert.equal(resumed.photosSent, 1);
-    const total = (await coordinator.fetch()) as {
-      messages: { kind: string; photos?: PhotoRef[] }[];
-      photos: string[];
-    };
-    const ref = total.messages[0]?.photos?.[0] as PhotoRef;
+    const { resumed, ref } = await resumePhoto(storage, photo);
     assert.ok(ref.chunkCount > 2 * MAX_CHUNK_RUN, `a photo of ${ref.chunkCount} chunks spans several runs`);
     assert.equal(resumed.chunksSent, ref.chunkCount - MAX_CHUNK_RUN);
-    assert.deepEqual(total.photos, [ref.photoId]);
-    assert.deepEqual(await coordinator.downloadPhoto(ref), photo);
   });
 
   it("refuses a wrong PIN with the attempts left, changing nothing but the counter; the PIN still opens", async () => {
