@@ -38,6 +38,7 @@ import {
   fillSlot,
   InvalidPin,
   type KeySlotFile,
+  type NewProfile,
   newProfile,
   openCapsule,
   sealCapsule,
@@ -194,21 +195,36 @@ function eraseOtherSlots(file: KeySlotFile, keep: number): KeySlotFile {
  * capsule keys nothing refers to. Its slot is never filled.
  */
 export async function writeFillerProfile(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
+  const filler = await writeSecondProfile(storage, store, {
+    duressKey: newDuressKey(),
+    now: (await store.identity()).enrolledAt,
+    capsuleKeys: unusedCapsuleKeys(),
+  });
+  filler.dataKey.fill(0);
+}
+
+/**
+ * A new profile beside `store`'s, decoy-shaped (writeDecoyProfile) with `store`'s relay,
+ * campaign, pseudonym, settings, roster and epoch keys: the filler, or a decoy for a new duress PIN.
+ */
+async function writeSecondProfile(
+  storage: DeviceStorage,
+  store: VolunteerStore,
+  options: { duressKey: IdentityRecord["duress"]; now: number; capsuleKeys: CapsuleKeysRecord },
+): Promise<NewProfile> {
   const identity = await store.identity();
-  const filler = newProfile();
-  const fillerStore = new VolunteerStore(new ProfileStore(storage, filler.dataKey, filler.profileId));
-  await writeDecoyProfile(fillerStore, {
+  const profile = newProfile();
+  const profileStore = new VolunteerStore(new ProfileStore(storage, profile.dataKey, profile.profileId));
+  await writeDecoyProfile(profileStore, {
     relayUrl: identity.relayUrl,
     campaignId: identity.campaignId,
     rootFingerprint: identity.rootFingerprint,
     pseudonym: identity.pseudonym,
-    duressKey: newDuressKey(),
-    now: identity.enrolledAt,
+    ...options,
     settings: await store.settings(),
-    capsuleKeys: unusedCapsuleKeys(),
   });
-  await copyRosterAndEpochKeys(store, fillerStore);
-  filler.dataKey.fill(0);
+  await copyRosterAndEpochKeys(store, profileStore);
+  return profile;
 }
 
 async function copyRosterAndEpochKeys(from: VolunteerStore, to: VolunteerStore): Promise<void> {
@@ -300,20 +316,12 @@ export async function setDuressPin(
   const spare = before.slots.findIndex((_, index) => index !== openedSlot);
   await writeKeySlots(storage, eraseSlot(before, spare));
   await store.records.destroyOthers();
-  const decoy = newProfile();
   const capsuleKeys = newCapsuleKeys(true);
-  const decoyStore = new VolunteerStore(new ProfileStore(storage, decoy.dataKey, decoy.profileId));
-  await writeDecoyProfile(decoyStore, {
-    relayUrl: identity.relayUrl,
-    campaignId: identity.campaignId,
-    rootFingerprint: identity.rootFingerprint,
-    pseudonym: identity.pseudonym,
+  const decoy = await writeSecondProfile(storage, store, {
     duressKey: identity.duress,
     now,
-    settings: await store.settings(),
     capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,
   });
-  await copyRosterAndEpochKeys(store, decoyStore);
   const real = { secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey, peerKey: capsuleKeys.real.peerKey };
   await store.putCapsuleKeys(real);
   const file = fillSlot(await readKeySlots(storage), spare, duressPin, decoy);
