@@ -156,7 +156,7 @@ export class PhotoSealer {
     checkLength(options.photoId, PHOTO_ID_BYTES, "photo id");
     checkLength(options.sha256, PHOTO_SHA256_BYTES, "photo sha256");
     const s = sodium();
-    this.key = options.key ?? s.crypto_secretstream_xchacha20poly1305_keygen();
+    this.key = options.key ?? randomBytes(s.crypto_secretstream_xchacha20poly1305_KEYBYTES);
     this.photoId = options.photoId ?? randomBytes(PHOTO_ID_BYTES);
     const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(this.key);
     this.state = state;
