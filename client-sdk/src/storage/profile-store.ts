@@ -52,6 +52,20 @@ export class ProfileStore {
     this.nameKey = nameKey;
   }
 
+  /**
+   * The same profile's records on another storage: a WriteBatch over this one's, so that several
+   * records are written with one folder sync (the unlock's fixed writes, duress.ts).
+   */
+  on(storage: DeviceStorage): ProfileStore {
+    const copy = Object.create(ProfileStore.prototype) as ProfileStore;
+    return Object.assign(copy, { storage, ad: this.ad, recordKey: this.recordKey, nameKey: this.nameKey });
+  }
+
+  /** The file that holds record `name` of this profile (whether or not it exists). */
+  fileNameOf(name: string): string {
+    return this.fileName(name);
+  }
+
   /** Deletes every record file in the storage, of every profile (the device's wipe). */
   static async destroyAll(storage: DeviceStorage): Promise<void> {
     for (const file of await storage.list(RECORD_FILE_PREFIX)) await storage.delete(file);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { MemoryStorage } from "./memory-storage.js";
-import { NodeStorage } from "./node-storage.js";
+import { LOCK_FILE, NodeStorage } from "./node-storage.js";
 import type { DeviceStorage } from "./storage.js";
 
 const folders: string[] = [];
@@ -44,6 +44,43 @@ function behavesLikeStorage(name: string, make: () => Promise<DeviceStorage>): v
       }
     });
 
+    it("batch: writes and deletes many names at once", async () => {
+      const storage = await make();
+      await storage.write("gone", new Uint8Array([1]));
+      await storage.write("kept", new Uint8Array([2]));
+      await storage.batch(
+        [
+          { name: "kept", data: new Uint8Array([3]) },
+          { name: "new", data: new Uint8Array([4]) },
+        ],
+        ["gone", "missing"],
+      );
+      assert.deepEqual(await storage.list(""), ["kept", "new"]);
+      assert.deepEqual(await storage.read("kept"), new Uint8Array([3]));
+    });
+
+    it("exclusive: sections never overlap, a failing section releases the lock", async () => {
+      const storage = await make();
+      let inside = 0;
+      let overlapped = false;
+      const section = (fail: boolean) =>
+        storage.exclusive(async () => {
+          inside++;
+          if (inside > 1) overlapped = true;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          inside--;
+          if (fail) throw new Error("inside");
+          return 1;
+        });
+      const results = await Promise.allSettled([section(false), section(true), section(false), section(false)]);
+      assert.equal(overlapped, false);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "rejected", "fulfilled", "fulfilled"],
+      );
+      assert.equal(await storage.exclusive(async () => 2), 2);
+    });
+
     it("returns copies, not views of its own bytes", async () => {
       const storage = await make();
       const data = new Uint8Array([1, 2]);
@@ -67,12 +104,62 @@ describe("NodeStorage on disk", () => {
     assert.equal((await stat(join(dir, "secret"))).mode & 0o777, 0o600);
   });
 
-  it("removes temporaries left by a crash and never lists them", async () => {
+  it("removes temporaries left by a crash and never lists them; a fresh one (another process's write in flight) stays", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "x.abcdef.tmp"), "partial");
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(dir, "x.abcdef.tmp"), old, old);
+    await writeFile(join(dir, "y.abcdef.tmp"), "in flight");
     const storage = await NodeStorage.open(dir);
-    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await readdir(dir), ["y.abcdef.tmp"]);
     assert.deepEqual(await storage.list(""), []);
+  });
+
+  it("exclusive: two instances on one folder exclude each other; the lock file goes when released", async () => {
+    const dir = await tempDir();
+    const [a, b] = [await NodeStorage.open(dir), await NodeStorage.open(dir)];
+    const order: string[] = [];
+    const section = (storage: NodeStorage, name: string) =>
+      storage.exclusive(async () => {
+        order.push(`${name}+`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        order.push(`${name}-`);
+      });
+    await Promise.all([section(a, "a"), section(b, "b")]);
+    assert.ok(order.join() === "a+,a-,b+,b-" || order.join() === "b+,b-,a+,a-", order.join());
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it("exclusive: a lock left by a dead process, or by an earlier process with this pid, is taken over", async () => {
+    const dir = await tempDir();
+    const storage = await NodeStorage.open(dir);
+    const child = spawn(process.execPath, ["-e", ""]);
+    const deadPid = await new Promise<number>((resolve) => child.once("exit", () => resolve(child.pid ?? 0)));
+    await writeFile(join(dir, LOCK_FILE), `${deadPid} 0123456789abcdef01234567\n`);
+    assert.equal(await storage.exclusive(async () => "taken over"), "taken over");
+    await writeFile(join(dir, LOCK_FILE), `${process.pid} 0123456789abcdef01234567\n`);
+    assert.equal(await storage.exclusive(async () => "taken over"), "taken over");
+    // A lock untouched for longer than any holder leaves it (its pid may have been reused).
+    await writeFile(join(dir, LOCK_FILE), `${process.ppid} 0123456789abcdef01234567\n`);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(dir, LOCK_FILE), old, old);
+    assert.equal(await storage.exclusive(async () => "taken over"), "taken over");
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  it("exclusive: a live holder's fresh lock is waited for", async () => {
+    const dir = await tempDir();
+    const storage = await NodeStorage.open(dir);
+    await writeFile(join(dir, LOCK_FILE), `${process.ppid} 0123456789abcdef01234567\n`);
+    let entered = false;
+    const waiting = storage.exclusive(async () => {
+      entered = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(entered, false);
+    await rm(join(dir, LOCK_FILE));
+    await waiting;
+    assert.equal(entered, true);
   });
 
   it("keeps the old or the new content when the writer is killed with SIGKILL mid-way", async () => {
