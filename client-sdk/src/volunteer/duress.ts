@@ -14,14 +14,17 @@
 // capsule key when a duress PIN exists, to a key nobody holds otherwise — so the region looks the
 // same on every device: 1,024 bytes indistinguishable from random.
 //
-// On a duress unlock, before anything else: the real slot is overwritten with random bytes (one
-// atomic write of the key-slot file), every record file the decoy cannot decrypt (the real
-// profile's keys, outbox, photos) is deleted, a filler profile takes their place (as on a device
-// without a duress PIN), the decoy takes over the real profile's sync and check-in times, and last
-// the capsule becomes random bytes. Nothing else: no special report is queued. The unlock then
-// goes on exactly like a real one — its flush queues a `checkin`, which the decoy signs with D, and
-// coordinators write everything D signs as `duress`. So the decoy's outbox never holds anything
-// that says "duress" to whoever forced the PIN.
+// On a duress unlock, before anything else: the real slot is overwritten with random bytes in the
+// unlock's own write of the key-slot file (unlockWrite), then, in one batch (finishUnlock), every
+// record file that is not one of the decoy's own is unlinked (the real profile's keys, outbox,
+// photos), a filler profile takes their place (as on a device without a duress PIN) and the decoy
+// takes over the real profile's sync and check-in times; last, the capsule is re-sealed to a key
+// nobody holds. A real unlock does the same writes (the batch re-writes its own records). Every
+// read-modify-write of the key-slot file holds the folder's lock (DeviceStorage.exclusive).
+// Nothing else: no special report is queued. The unlock then goes on exactly like a real one —
+// its flush queues a `checkin`, which the decoy signs with D, and coordinators write everything D
+// signs as `duress`. So the decoy's outbox never holds anything that says "duress" to whoever
+// forced the PIN.
 import {
   fromUtf8,
   generateEncryptionKeyPair,
@@ -33,7 +36,6 @@ import {
 import {
   assertPinAcceptable,
   CAPSULE_PLAINTEXT_BYTES,
-  clearCapsule,
   eraseSlot,
   fillSlot,
   InvalidPin,
@@ -44,9 +46,10 @@ import {
   sealCapsule,
   unlockKeySlots,
 } from "../crypto/key-slots.js";
-import { ProfileStore } from "../storage/profile-store.js";
-import type { DeviceStorage } from "../storage/storage.js";
-import { readKeySlots, writeKeySlots } from "./device.js";
+import { ProfileStore, RECORD_FILE_PREFIX } from "../storage/profile-store.js";
+import { type DeviceStorage, WriteBatch } from "../storage/storage.js";
+import { type OpenedProfile, type OwnSlot, ownSlotErased, readKeySlots, writeKeySlots } from "./device.js";
+import { VolunteerError, WrongPin } from "./errors.js";
 import {
   type CapsuleKeysRecord,
   type CapsulePayload,
@@ -119,67 +122,129 @@ async function payloadOf(store: VolunteerStore): Promise<Uint8Array> {
 }
 
 /**
- * Seals the capsule from this profile, with its current sync times: at enrollment, at every unlock
- * (Volunteer.open) and at the end of every sync. So a capsule lost or left stale (a crash inside
- * `set-duress-pin` with an earlier version, a damaged region) is sealed again by the next unlock
- * with the PIN, and the decoy, if it takes over, finds the real profile's latest sync times. Leaves
- * a capsule that this profile can open alone: that is a pending duress unlock, which must not be
- * lost (only a decoy can be in that case; the real profile never opens the capsule).
+ * Seals the capsule from this profile, with its current sync times: at enrollment, at the end of
+ * every sync (and, through finishUnlock, at every unlock). So a capsule lost or left stale (a crash
+ * inside `set-duress-pin` with an earlier version, a damaged region) is sealed again by the next
+ * unlock with the PIN, and the decoy, if it takes over, finds the real profile's latest sync times.
+ * Leaves a capsule that this profile can open alone: that is a pending duress unlock, which must
+ * not be lost (only a decoy can be in that case; the real profile never opens the capsule). Runs
+ * under the folder's lock; a profile erased meanwhile by another process (`own`'s slot was
+ * overwritten) writes nothing, deletes what it can still decrypt and fails like a wrong PIN.
  */
-export async function refreshCapsule(storage: DeviceStorage, store: VolunteerStore): Promise<void> {
-  const keys = await store.capsuleKeys();
-  if (keys === undefined) return;
-  const file = await readKeySlots(storage);
-  const pending = openCapsule(file, bytesOf(keys.secretKey));
-  if (pending !== undefined) {
-    pending.fill(0);
-    return;
-  }
-  await writeKeySlots(storage, sealCapsule(file, bytesOf(keys.peerKey), await payloadOf(store)));
+export async function refreshCapsule(storage: DeviceStorage, store: VolunteerStore, own?: OwnSlot): Promise<void> {
+  await storage.exclusive(async () => {
+    const file = await readKeySlots(storage);
+    await assertNotErased(file, store, own);
+    const keys = await store.capsuleKeys();
+    if (keys === undefined) return;
+    const pending = openCapsule(file, bytesOf(keys.secretKey));
+    if (pending !== undefined) {
+      pending.fill(0);
+      return;
+    }
+    await writeKeySlots(storage, sealCapsule(file, bytesOf(keys.peerKey), await payloadOf(store)));
+  });
 }
 
 /**
- * Run at every unlock, before anything else. If this profile opens the capsule, the duress PIN was
- * entered: erase the other profile (slot, then files), write a filler profile in its place (so the
- * folder keeps the shape of a device with two profiles), take over the real profile's sync times,
- * then clear the capsule. True if that happened. Queues nothing: the unlock goes on like any other
- * (its flush queues a check-in, signed by D). Idempotent: a crash at any point is completed by the
- * next unlock with the duress PIN (the capsule still opens until the last step).
+ * A profile whose slot was overwritten since it opened (another process ran a duress unlock or an
+ * erase meanwhile) must not write the key-slot file (it would seal a capsule for nothing, or worse
+ * with an earlier version, write its slot back): its records that it can still decrypt (written
+ * after the other process deleted the rest) are deleted, and it answers like a wrong PIN, which is
+ * what the same PIN answers from then on.
  */
-export async function takeDuress(storage: DeviceStorage, store: VolunteerStore, openedSlot: number): Promise<boolean> {
-  const keys = await store.capsuleKeys();
-  if (keys === undefined) return false;
-  const file = await readKeySlots(storage);
-  const plaintext = openCapsule(file, bytesOf(keys.secretKey));
-  if (plaintext === undefined) return false;
-  // Only the real profile seals to this key: whatever the payload says, the decoy was opened.
-  const payload = decodePayload(plaintext);
+async function assertNotErased(file: KeySlotFile, store: VolunteerStore, own: OwnSlot | undefined): Promise<void> {
+  if (!ownSlotErased(file, own)) return;
+  await store.records.destroy();
+  throw new WrongPin(Math.max(1, file.maxFailedUnlocks - file.failedUnlocks));
+}
+
+/**
+ * Volunteer.open's write to the key-slot file, inside unlockDevice's locked section (so it is
+ * the unlock's one durable write whichever PIN opened): the file as it was — or, if this profile
+ * opens the capsule (the duress PIN was entered), with every other slot overwritten by random
+ * bytes: the real profile is crypto-erased there, before the unlock returns. Both cases read the
+ * profile's capsule keys and try one crypto_box_seal_open.
+ */
+export async function unlockWrite(file: KeySlotFile, opened: OpenedProfile): Promise<KeySlotFile> {
+  const keys = await new VolunteerStore(opened.store).capsuleKeys();
+  const plaintext = keys === undefined ? undefined : openCapsule(file, bytesOf(keys.secretKey));
+  if (plaintext === undefined) return file;
   plaintext.fill(0);
-  // 1. The real profile is crypto-erased: its data key is gone (one atomic write; the capsule stays).
-  await writeKeySlots(storage, eraseOtherSlots(file, openedSlot));
-  // 2. Its files (identity, outbox, photo chunks, mailbox) go, and (after a crash here, on the
-  //    next duress unlock) a half-written filler too.
-  await store.records.destroyOthers();
-  // 3. A filler profile, as enrollment writes one without a duress PIN: a folder always holds a
-  //    second profile's records that the opened profile cannot decrypt.
-  await writeFillerProfile(storage, store);
-  // 4. The decoy shows the real profile's last sync, not "never", and its check-in timer goes on
-  //    from the real profile's (not from the decoy's own enrolledAt): a `sync` right after the
-  //    unlock queues a check-in with the duress PIN exactly when it would with the PIN.
-  if (payload !== undefined) {
-    await store.putSyncLog({
-      ...(await store.syncLog()),
-      ...(payload.lastSyncAt === undefined ? {} : { lastSyncAt: payload.lastSyncAt }),
-      ...(payload.lastSuccessAt === undefined ? {} : { lastSuccessAt: payload.lastSuccessAt }),
-      ...(payload.lastCheckinAt === undefined ? {} : { lastCheckinAt: payload.lastCheckinAt }),
-      ...(payload.lastError === undefined ? {} : { lastError: payload.lastError }),
-    });
-  }
-  // 5. Nothing pending remains in the capsule. The other slots are erased again in the same write:
-  //    a real profile's sync in another process that read the file before step 1 and wrote it back
-  //    after (its capsule re-seal) cannot bring the real slot back.
-  await writeKeySlots(storage, clearCapsule(eraseOtherSlots(await readKeySlots(storage), openedSlot)));
-  return true;
+  return eraseOtherSlots(file, opened.slot);
+}
+
+/** The records every unlock writes (re-seals, or writes for the filler): the same set either way. */
+const UNLOCK_RECORDS = [
+  RECORD.identity,
+  RECORD.settings,
+  RECORD.capsuleKeys,
+  RECORD.seq,
+  RECORD.roster,
+  RECORD.epochKeys,
+] as const;
+
+/**
+ * The rest of every unlock (Volunteer.open, after unlockDevice and unlockWrite), in one locked
+ * section that does the same writes whichever PIN opened: ONE batch of seven record writes (one
+ * fsync each, in parallel, then one folder sync), then ONE write of the key-slot file.
+ *
+ * - If this profile opens the capsule (the duress PIN; also after a crash in an earlier duress
+ *   unlock): the batch deletes every record file that is not one of this profile's own (the real
+ *   profile's identity, outbox, photo chunks, mailbox; a half-written filler), writes a filler
+ *   profile in their place (six records, as enrollment without a duress PIN writes one: the folder
+ *   keeps the shape of a device with two profiles) and this profile's sync log with the real
+ *   profile's times from the capsule; the key-slot write erases the other slots again and re-seals
+ *   the capsule, to a key nobody holds: the pending duress is consumed. Until that write the
+ *   capsule still opens, so a crash anywhere is completed by the next duress unlock.
+ * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes the same six records and
+ *   the sync log of this profile (same values, fresh nonces), and the key-slot write re-seals the
+ *   capsule with this profile's sync times (refreshCapsule).
+ *
+ * What still differs: a duress unlock also unlinks the real profile's files (no overwrite, no
+ * per-file sync: NodeStorage.batch) and lists the folder. True if the duress path ran.
+ */
+export async function finishUnlock(storage: DeviceStorage, store: VolunteerStore, own: OwnSlot): Promise<boolean> {
+  return storage.exclusive(async () => {
+    const file = await readKeySlots(storage);
+    await assertNotErased(file, store, own);
+    const keys = await store.capsuleKeys();
+    if (keys === undefined)
+      throw new VolunteerError("DAMAGED", "the stored capsule keys are missing: the device folder was altered");
+    const plaintext = openCapsule(file, bytesOf(keys.secretKey));
+    const batch = new WriteBatch(storage);
+    const mine = new VolunteerStore(store.records.on(batch));
+    let next = file;
+    if (plaintext !== undefined) {
+      // Only the real profile seals to this key: whatever the payload says, the decoy was opened.
+      const payload = decodePayload(plaintext);
+      plaintext.fill(0);
+      const kept = new Set((await store.knownRecordNames()).map((name) => store.records.fileNameOf(name)));
+      for (const name of await storage.list(RECORD_FILE_PREFIX)) if (!kept.has(name)) await batch.delete(name);
+      await writeFillerProfile(batch, store);
+      // The decoy shows the real profile's last sync, not "never", and its check-in timer goes on
+      // from the real profile's (not from the decoy's own enrolledAt): a `sync` right after the
+      // unlock queues a check-in with the duress PIN exactly when it would with the PIN.
+      await mine.putSyncLog({
+        ...(await store.syncLog()),
+        ...(payload?.lastSyncAt === undefined ? {} : { lastSyncAt: payload.lastSyncAt }),
+        ...(payload?.lastSuccessAt === undefined ? {} : { lastSuccessAt: payload.lastSuccessAt }),
+        ...(payload?.lastCheckinAt === undefined ? {} : { lastCheckinAt: payload.lastCheckinAt }),
+        ...(payload?.lastError === undefined ? {} : { lastError: payload.lastError }),
+      });
+      // The other slots are erased again in the key-slot write below (they already were by unlockWrite).
+      next = eraseOtherSlots(file, own.slot);
+    } else {
+      for (const name of UNLOCK_RECORDS) {
+        const value = await store.records.get(name);
+        if (value !== undefined) await mine.records.put(name, value);
+      }
+      await mine.putSyncLog(await store.syncLog());
+    }
+    await batch.commit();
+    await writeKeySlots(storage, sealCapsule(next, bytesOf(keys.peerKey), await payloadOf(mine)));
+    return plaintext !== undefined;
+  });
 }
 
 function eraseOtherSlots(file: KeySlotFile, keep: number): KeySlotFile {
@@ -304,26 +369,30 @@ export async function setDuressPin(
   openedSlot: number,
   duressPin: string,
   now: number,
+  own?: OwnSlot,
 ): Promise<void> {
   assertPinAcceptable(duressPin);
   if (openedSlot < 0) throw new RangeError("setDuressPin needs a profile opened with its PIN");
-  if (unlockKeySlots(await readKeySlots(storage), duressPin)?.slot === openedSlot) {
-    throw new InvalidPin("the duress PIN must differ from the PIN");
-  }
-  const identity = await store.identity();
-  const realKeys = await store.capsuleKeys();
-  const before = await readKeySlots(storage);
-  const spare = before.slots.findIndex((_, index) => index !== openedSlot);
-  await writeKeySlots(storage, eraseSlot(before, spare));
-  await store.records.destroyOthers();
-  const capsuleKeys = newCapsuleKeys(true);
-  const decoy = await writeSecondProfile(storage, store, {
-    duressKey: identity.duress,
-    now,
-    capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,
+  await storage.exclusive(async () => {
+    await assertNotErased(await readKeySlots(storage), store, own);
+    if (unlockKeySlots(await readKeySlots(storage), duressPin)?.slot === openedSlot) {
+      throw new InvalidPin("the duress PIN must differ from the PIN");
+    }
+    const identity = await store.identity();
+    const realKeys = await store.capsuleKeys();
+    const before = await readKeySlots(storage);
+    const spare = before.slots.findIndex((_, index) => index !== openedSlot);
+    await writeKeySlots(storage, eraseSlot(before, spare));
+    await store.records.destroyOthers();
+    const capsuleKeys = newCapsuleKeys(true);
+    const decoy = await writeSecondProfile(storage, store, {
+      duressKey: identity.duress,
+      now,
+      capsuleKeys: capsuleKeys.decoy ?? capsuleKeys.real,
+    });
+    const real = { secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey, peerKey: capsuleKeys.real.peerKey };
+    await store.putCapsuleKeys(real);
+    const file = fillSlot(await readKeySlots(storage), spare, duressPin, decoy);
+    await writeKeySlots(storage, sealCapsule(file, bytesOf(real.peerKey), await payloadOf(store)));
   });
-  const real = { secretKey: realKeys?.secretKey ?? capsuleKeys.real.secretKey, peerKey: capsuleKeys.real.peerKey };
-  await store.putCapsuleKeys(real);
-  const file = fillSlot(await readKeySlots(storage), spare, duressPin, decoy);
-  await writeKeySlots(storage, sealCapsule(file, bytesOf(real.peerKey), await payloadOf(store)));
 }

@@ -5,8 +5,8 @@ import { REPORT_KIND } from "@testigo/protocol";
 import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
-import { eraseDevice, unlockDevice } from "./device.js";
-import { refreshCapsule, setDuressPin, takeDuress } from "./duress.js";
+import { eraseDevice, type OwnSlot, unlockDevice } from "./device.js";
+import { finishUnlock, refreshCapsule, setDuressPin, unlockWrite } from "./duress.js";
 import {
   countOutbox,
   isPending,
@@ -70,18 +70,22 @@ export class Volunteer {
     /** Which key slot opened. */
     readonly slot: number,
     private readonly options: VolunteerOptions,
+    /** The opened slot and its sealed text (undefined: enrollment, fromStore). */
+    private readonly own?: OwnSlot,
   ) {}
 
   /**
    * Unlocks the device with `pin`. WrongPin if it is wrong (the failed-unlock counter counts it;
    * at the limit the device erases itself first). The duress PIN opens the decoy exactly like the
-   * PIN opens the real profile, and first erases the real profile (duress.ts), queuing nothing:
-   * from then on the decoy goes through the same path as a real unlock, and what it sends (the
-   * flush's check-in first) is signed by the duress key, which coordinators flag. Every unlock
-   * then re-seals the duress capsule (refreshCapsule) with this profile's sync times.
+   * PIN opens the real profile, and erases the real profile (duress.ts: its slot in the unlock's
+   * own write, its files in finishUnlock), queuing nothing: from then on the decoy goes through
+   * the same path as a real unlock, and what it sends (the flush's check-in first) is signed by
+   * the duress key, which coordinators flag. Every unlock does the same writes whichever PIN
+   * opened (finishUnlock), the last of which re-seals the duress capsule with this profile's sync
+   * times. Each step that reads and writes the key-slot file holds the folder's lock.
    */
   static async open(storage: DeviceStorage, pin: string, options: VolunteerOptions = {}): Promise<Volunteer> {
-    const opened = await unlockDevice(storage, pin);
+    const opened = await unlockDevice(storage, pin, unlockWrite);
     const store = new VolunteerStore(opened.store);
     const pendingWipe = (await store.mailbox()).pendingWipe;
     if (pendingWipe !== undefined) {
@@ -92,9 +96,9 @@ export class Volunteer {
       await executeWipe(storage, store, volunteer.client(), { counter: pendingWipe }, volunteer.retryPolicy({}));
       await unlockDevice(storage, pin);
     }
-    await takeDuress(storage, store, opened.slot);
-    await refreshCapsule(storage, store);
-    return new Volunteer(storage, store, await store.identity(), opened.slot, options);
+    const own = { slot: opened.slot, sealed: opened.sealed };
+    await finishUnlock(storage, store, own);
+    return new Volunteer(storage, store, await store.identity(), opened.slot, options, own);
   }
 
   /** Wraps an already unlocked store (enrollment, tests). */
@@ -141,7 +145,7 @@ export class Volunteer {
    * decoy replaces any previous one, and the duress capsule is sealed to it.
    */
   async setDuressPin(duressPin: string): Promise<void> {
-    await setDuressPin(this.storage, this.store, this.slot, duressPin, this.now());
+    await setDuressPin(this.storage, this.store, this.slot, duressPin, this.now(), this.own);
   }
 
   /** Queues a `checkin` (a sign of life; padded to the same bucket as a status report). */
@@ -213,7 +217,7 @@ export class Volunteer {
       return { ...result, wiped: true };
     }
     // The decoy, should the duress PIN be entered next, shows this sync as its last one.
-    await refreshCapsule(this.storage, this.store);
+    await refreshCapsule(this.storage, this.store, this.own);
     return result;
   }
 
