@@ -59,6 +59,10 @@ describe("low-order X25519 public keys are refused explicitly", () => {
       assert.equal(isUsableX25519PublicKey(point), false, hex);
     }
     assert.equal(isUsableX25519PublicKey(me.publicKey), true);
+    // Asked twice (the second answer comes from the cache of usable keys): still refused.
+    for (const hex of LOW_ORDER) assert.equal(isUsableX25519PublicKey(fromHex(hex)), false, hex);
+    assert.equal(isUsableX25519PublicKey(me.publicKey), true);
+    assert.equal(isUsableX25519PublicKey(me.publicKey.subarray(1)), false);
   });
 
   it("the key wrap refuses to seal to them, with a message that says so", () => {

@@ -36,8 +36,19 @@ const LOW_ORDER_PROBE = new Uint8Array(X25519_KEY_BYTES).fill(0x5a);
  * Epoch keys and roster encryption keys must pass this before anyone seals to them.
  */
 export function isUsableX25519PublicKey(publicKey: Uint8Array): boolean {
-  return x25519(LOW_ORDER_PROBE, publicKey) !== undefined;
+  if (publicKey.length !== X25519_KEY_BYTES) return false;
+  // The same few epoch and roster keys are checked at every sync and request: a scalar
+  // multiplication each time was a tenth of a device's CPU. Only usable keys are remembered.
+  const hex = sodium().to_hex(publicKey);
+  if (usableX25519Keys.has(hex)) return true;
+  if (x25519(LOW_ORDER_PROBE, publicKey) === undefined) return false;
+  if (usableX25519Keys.size >= MAX_USABLE_X25519_KEYS) usableX25519Keys.clear();
+  usableX25519Keys.add(hex);
+  return true;
 }
+
+const usableX25519Keys = new Set<string>();
+const MAX_USABLE_X25519_KEYS = 1024;
 
 /** Ed25519 signature (libsodium's strict verification rules apply on the other side). */
 export function ed25519Sign(message: Uint8Array, privateKey: Uint8Array): Uint8Array {

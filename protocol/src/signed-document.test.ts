@@ -41,6 +41,9 @@ describe("signed documents", () => {
   it("rejects any bit flip in payload or signature, another domain and another key", () => {
     const key = generateSigningKeyPair();
     const doc = signDocument(DOMAIN.controlSignature, { text: "wipe", n: 7 }, note, key.privateKey);
+    // Opened first, so the genuine document is in the cache of verified documents: no forgery
+    // below may profit from that.
+    assert.deepEqual(openSignedDocument(DOMAIN.controlSignature, doc, note, key.publicKey), { text: "wipe", n: 7 });
     const payload = fromBase64url(doc.payload) as Uint8Array;
     const sig = fromBase64url(doc.signature) as Uint8Array;
     for (let bit = 0; bit < payload.length * 8; bit++) {
@@ -54,6 +57,19 @@ describe("signed documents", () => {
     assert.throws(() => openSignedDocument(DOMAIN.reportSignature, doc, note, key.publicKey), DecryptionFailed);
     const other = generateSigningKeyPair();
     assert.throws(() => openSignedDocument(DOMAIN.controlSignature, doc, note, other.publicKey), DecryptionFailed);
+  });
+
+  it("still verifies documents once the cache of verified documents has been turned over", () => {
+    const key = generateSigningKeyPair();
+    const first = signDocument(DOMAIN.controlSignature, { text: "first", n: 0 }, note, key.privateKey);
+    assert.deepEqual(openSignedDocument(DOMAIN.controlSignature, first, note, key.publicKey), { text: "first", n: 0 });
+    for (let n = 1; n <= 600; n++) {
+      const doc = signDocument(DOMAIN.controlSignature, { text: "filler", n }, note, key.privateKey);
+      assert.equal(openSignedDocument(DOMAIN.controlSignature, doc, note, key.publicKey).n, n);
+    }
+    assert.deepEqual(openSignedDocument(DOMAIN.controlSignature, first, note, key.publicKey), { text: "first", n: 0 });
+    const other = generateSigningKeyPair();
+    assert.throws(() => openSignedDocument(DOMAIN.controlSignature, first, note, other.publicKey), DecryptionFailed);
   });
 
   it("rejects signed bytes that are not valid JSON, not the schema, or carry unknown keys", () => {

@@ -53,9 +53,33 @@ export function signDocument<S extends z.ZodType>(
   return { payload: toBase64url(bytes), signature: toBase64url(signWithDomain(label, bytes, privateKey)) };
 }
 
+/**
+ * Signed documents that verified, by their exact wire strings, label and key. A device reads the
+ * same roster and epoch-key documents at every sync and the relay checks the same ones on every
+ * request; Ed25519 verification is deterministic, so a document seen verified once verifies
+ * again, and only the verification is skipped (decoding, parsing and the schema still run).
+ * Bounded: the oldest entry goes first.
+ */
+const verifiedDocuments = new Set<string>();
+const MAX_VERIFIED_DOCUMENTS = 256;
+
+function verifyDocumentOnce(label: Domain, wire: DecodedWire, publicKey: Uint8Array): boolean {
+  const key = `${label}\u0000${toBase64url(publicKey)}\u0000${wire.text.signature}\u0000${wire.text.payload}`;
+  if (verifiedDocuments.has(key)) return true;
+  if (!verifyWithDomain(label, wire.payload, wire.signature, publicKey)) return false;
+  if (verifiedDocuments.size >= MAX_VERIFIED_DOCUMENTS) {
+    const oldest = verifiedDocuments.values().next().value;
+    if (oldest !== undefined) verifiedDocuments.delete(oldest);
+  }
+  verifiedDocuments.add(key);
+  return true;
+}
+
 interface DecodedWire {
   readonly payload: Uint8Array;
   readonly signature: Uint8Array;
+  /** The base64url strings they were decoded from (canonical: fromBase64url refuses others). */
+  readonly text: SignedDocument;
 }
 
 function decodeWire(doc: unknown): DecodedWire | undefined {
@@ -64,7 +88,7 @@ function decodeWire(doc: unknown): DecodedWire | undefined {
   const payload = fromBase64url(wire.data.payload);
   const signature = fromBase64url(wire.data.signature);
   if (payload === undefined || signature === undefined || payload.length > MAX_SIGNED_PAYLOAD_BYTES) return undefined;
-  return { payload, signature };
+  return { payload, signature, text: wire.data };
 }
 
 /**
@@ -86,7 +110,7 @@ export function openSignedDocument<S extends z.ZodType>(
   publicKey: Uint8Array,
 ): z.output<S> {
   const wire = decodeWire(doc);
-  if (wire === undefined || !verifyWithDomain(label, wire.payload, wire.signature, publicKey)) {
+  if (wire === undefined || !verifyDocumentOnce(label, wire, publicKey)) {
     throw new DecryptionFailed();
   }
   const bytes = wire.payload;
