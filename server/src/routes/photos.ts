@@ -49,40 +49,32 @@ function chunkStored(ctx: RelayContext, result: ChunkResult): boolean {
 }
 
 /**
- * Stores a run of consecutive chunks, refusing a bad run before anything is written:
- *   1. the chunks the relay already holds are checked (a retry: duplicate, or other bytes:
- *      conflict) — putPhotoChunk never writes an index that is already there;
- *   2. the run's LAST chunk is stored alone: out of the photo's range, it is refused unwritten,
- *      and since the run is consecutive every other index is then in range;
- *   3. the rest are stored concurrently, so they share the store's durable writes (SQLite group
- *      commit, Redis pipelining under appendfsync always).
- * Answers once every chunk is durable. Indices stored by a concurrent request in the meantime
- * are handled by the store like any retry.
+ * Stores a run of consecutive chunks with ONE store call: the store checks the run's range and
+ * the chunks it already holds (a retry: same bytes; other bytes: conflict) before writing
+ * anything, so a refused run stores nothing, and writes the rest in one durable write (one
+ * SQLite transaction and WAL sync, one Redis script). Answers once the run is durable.
  */
 async function putRun(
   ctx: RelayContext,
   { campaignId, photoId, first }: ChunkRunParams,
   chunks: readonly Uint8Array[],
 ): Promise<boolean> {
-  const have = await ctx.store.listPhotoChunks(campaignId, photoId);
-  if (have === undefined) throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
-  const held = new Set(have);
-  const now = coarsen(ctx.clock(), MINUTE_MS);
-  const put = (offset: number) =>
-    ctx.store.putPhotoChunk(campaignId, photoId, first + offset, chunks[offset] as Uint8Array, now);
-  const offsets = chunks.map((_, offset) => offset);
-  const last = chunks.length - 1;
-  const heldOffsets = offsets.filter((offset) => held.has(first + offset));
-  let complete = (await Promise.all(heldOffsets.map(put))).map((r) => chunkStored(ctx, r)).some(Boolean);
-  const missing = offsets.filter((offset) => !held.has(first + offset));
-  if (missing.includes(last)) complete = chunkStored(ctx, await put(last)) || complete;
-  const rest = missing.filter((offset) => offset !== last);
-  // Every write settles before any answer (a refusal or a store failure included) is sent.
-  const settled = await Promise.allSettled(rest.map(put));
-  for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
-  for (const outcome of settled)
-    if (outcome.status === "fulfilled") complete = chunkStored(ctx, outcome.value) || complete;
-  return complete;
+  const result = await ctx.store.putPhotoChunks(campaignId, photoId, first, chunks, coarsen(ctx.clock(), MINUTE_MS));
+  switch (result.status) {
+    case "stored":
+      if (result.stored > 0) ctx.metrics.count("photo_chunks_stored", result.stored);
+      if (result.duplicate > 0) ctx.metrics.count("photo_chunks_duplicate", result.duplicate);
+      if (result.complete && result.stored > 0) ctx.metrics.count("photos_completed");
+      return result.complete;
+    case "conflict":
+      throw new RelayError("CONFLICT", CHUNK_CONFLICT);
+    case "unknown-photo":
+      throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
+    default: {
+      const never: never = result;
+      throw new Error(`unexpected chunk run result ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 export function registerPhotoRoutes(app: FastifyInstance, ctx: RelayContext): void {
@@ -159,9 +151,10 @@ export function registerPhotoRoutes(app: FastifyInstance, ctx: RelayContext): vo
       if (params.first + count > MAX_PHOTO_CHUNKS) {
         throw errors.malformed(`a chunk run must end at chunk index ${MAX_PHOTO_CHUNKS - 1} at most`);
       }
-      // Copies out of fastify's body buffer, one per chunk, before they are kept.
+      // Views into the body (fastify's own buffer for this request, never a pooled one at this
+      // size); the store copies what it keeps.
       const chunks = Array.from({ length: count }, (_, i) =>
-        body.slice(i * PHOTO_CHUNK_CIPHERTEXT_BYTES, (i + 1) * PHOTO_CHUNK_CIPHERTEXT_BYTES),
+        body.subarray(i * PHOTO_CHUNK_CIPHERTEXT_BYTES, (i + 1) * PHOTO_CHUNK_CIPHERTEXT_BYTES),
       );
       const complete = await putRun(ctx, params, chunks);
       return { status: "stored", first: params.first, count, complete };

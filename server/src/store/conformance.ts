@@ -386,6 +386,99 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
     );
 
     it(
+      "stores a chunk run atomically: a refused run (range, other bytes) writes nothing; retries are duplicates; one inbox item",
+      withStore(async (store) => {
+        const record = campaign(["dev-a", "dev-b"]);
+        await store.createCampaign(record);
+        const c = record.campaignId;
+        assert.deepEqual(await store.putPhotoChunks(c, "nope", 0, [blob(10)], T0), { status: "unknown-photo" });
+        assert.equal(await store.createPhoto(c, "p", 5, T0), "created");
+        const chunks = [blob(900), blob(900), blob(900), blob(900), blob(400)];
+        const [c0, c1, c2, c3, c4] = chunks as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+        // Out of range at either end, or empty: refused, nothing written.
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 3, [c3, c4, blob(10)], T0), { status: "conflict" });
+        assert.deepEqual(await store.putPhotoChunks(c, "p", -1, [c0], T0), { status: "conflict" });
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 0, [], T0), { status: "conflict" });
+        assert.deepEqual(await store.listPhotoChunks(c, "p"), []);
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 1, [c1, c2], T0), {
+          status: "stored",
+          stored: 2,
+          duplicate: 0,
+          complete: false,
+        });
+        // A run overlapping a held chunk with other bytes: refused whole, its new chunks unwritten.
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 0, [c0, c1, c0], T0), { status: "conflict" });
+        assert.deepEqual(await store.listPhotoChunks(c, "p"), [1, 2]);
+        // A retry of the same run: duplicates, nothing new.
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 1, [c1, c2], T0), {
+          status: "stored",
+          stored: 0,
+          duplicate: 2,
+          complete: false,
+        });
+        // Single chunks and runs mix: index 4 alone, then a run over held and missing chunks.
+        assert.deepEqual(await store.putPhotoChunk(c, "p", 4, c4, T0), { status: "stored", complete: false });
+        assert.deepEqual(await store.readInbox(c, "dev-a", 10), []);
+        assert.equal(await store.getPhotoChunk(c, "p", 1), undefined);
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 0, [c0, c1, c2, c3, c4], T0 + 7), {
+          status: "stored",
+          stored: 2,
+          duplicate: 3,
+          complete: true,
+        });
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 2, [c2, c3], T0 + 8), {
+          status: "stored",
+          stored: 0,
+          duplicate: 2,
+          complete: true,
+        });
+        assert.deepEqual(await store.putPhotoChunk(c, "p", 3, c3, T0 + 8), { status: "duplicate", complete: true });
+        for (const device of ["dev-a", "dev-b"]) {
+          const items = await store.readInbox(c, device, 10);
+          assert.equal(items.length, 1, "one inbox item per device for the photo");
+          assert.ok(items[0]?.kind === "photo");
+          assert.equal(items[0].chunkCount, 5);
+          assert.equal(items[0].receivedAt, T0 + 7);
+        }
+        for (const [index, chunk] of chunks.entries())
+          assert.deepEqual(await store.getPhotoChunk(c, "p", index), chunk);
+        // Delivered and deleted: a late retry is a duplicate, and delivers nothing again.
+        for (const device of ["dev-a", "dev-b"]) {
+          const [item] = await store.readInbox(c, device, 10);
+          await store.ackInbox(c, device, [item?.cursor ?? ""]);
+        }
+        assert.equal(await store.getPhotoChunk(c, "p", 0), undefined);
+        assert.deepEqual(await store.putPhotoChunks(c, "p", 0, [c0, c1], T0 + 9), {
+          status: "stored",
+          stored: 0,
+          duplicate: 2,
+          complete: true,
+        });
+        assert.deepEqual(await store.readInbox(c, "dev-a", 10), []);
+      }),
+    );
+
+    it(
+      "completes a photo once when chunk runs race",
+      withStore(async (store) => {
+        const record = campaign(["dev-a"]);
+        await store.createCampaign(record);
+        const c = record.campaignId;
+        await store.createPhoto(c, "p", 4, T0);
+        const chunks = [blob(300), blob(300), blob(300), blob(300)];
+        const results = await Promise.all([
+          store.putPhotoChunks(c, "p", 0, chunks.slice(0, 3), T0),
+          store.putPhotoChunks(c, "p", 1, chunks.slice(1, 4), T0),
+          store.putPhotoChunks(c, "p", 0, chunks, T0),
+        ]);
+        const stored = results.reduce((sum, r) => sum + (r.status === "stored" ? r.stored : Number.NaN), 0);
+        assert.equal(stored, 4);
+        assert.ok(results.some((r) => r.status === "stored" && r.complete));
+        assert.equal((await store.readInbox(c, "dev-a", 10)).length, 1);
+      }),
+    );
+
+    it(
       "frees data held for a device that left the roster, and gives new devices an inbox",
       withStore(async (store) => {
         const record = campaign(["dev-a", "dev-b"], 1);

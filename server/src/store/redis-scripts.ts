@@ -214,6 +214,48 @@ end
 return {'stored', 0}
 `);
 
+// A run of consecutive chunks (ARGV: photo id, first index, now, channel, campaign id, then the
+// chunks): every check first (range, held chunks byte for byte), then every write, so a refused
+// run writes nothing; one script, so one AOF write (and fsync, with appendfsync always).
+// Returns {status, stored, duplicate, complete}.
+export const PUT_PHOTO_CHUNKS = script(`
+local pm = B .. ':pm:' .. ARGV[1]
+local pc = B .. ':pc:' .. ARGV[1]
+local meta = redis.call('HMGET', pm, 'n', 'st')
+if not meta[1] then return {'unknown-photo', 0, 0, 0} end
+local n = tonumber(meta[1])
+local first = tonumber(ARGV[2])
+local count = #ARGV - 5
+if not first or first < 0 or first % 1 ~= 0 or count < 1 or first + count > n then
+  return {'conflict', 0, 0, 0}
+end
+-- Delivered and deleted: a late retry cannot be checked any more, and must not re-deliver.
+if meta[2] == '2' then return {'stored', 0, count, 1} end
+local fields = {}
+for i = 1, count do fields[i] = tostring(first + i - 1) end
+local cur = redis.call('HMGET', pc, unpack(fields))
+for i = 1, count do
+  if cur[i] and cur[i] ~= ARGV[5 + i] then return {'conflict', 0, 0, 0} end
+end
+local stored = 0
+for i = 1, count do
+  if not cur[i] then
+    redis.call('HSET', pc, fields[i], ARGV[5 + i])
+    stored = stored + 1
+  end
+end
+if stored == 0 then
+  if meta[2] == '1' then return {'stored', 0, count, 1} end
+  return {'stored', 0, count, 0}
+end
+if redis.call('HINCRBY', pm, 'got', stored) == n then
+  local id = append('p', ARGV[1], ARGV[3], meta[1], ARGV[4], ARGV[5])
+  redis.call('HSET', pm, 'st', '1', 'sid', id)
+  return {'stored', stored, count - stored, 1}
+end
+return {'stored', stored, count - stored, 0}
+`);
+
 export const LIST_PHOTO_CHUNKS = script(`
 local meta = redis.call('HMGET', B .. ':pm:' .. ARGV[1], 'n', 'st')
 if not meta[1] then return {} end

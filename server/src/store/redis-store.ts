@@ -46,6 +46,7 @@ import {
   PUT_EPOCH_KEYS,
   PUT_MAILBOX,
   PUT_PHOTO_CHUNK,
+  PUT_PHOTO_CHUNKS,
   READ_INBOX,
   READ_MAILBOX,
   REDEEM_INVITE,
@@ -57,6 +58,7 @@ import type {
   BucketDraw,
   CampaignRecord,
   ChunkResult,
+  ChunkRunResult,
   InboxItem,
   InboxListener,
   MailboxItem,
@@ -508,6 +510,31 @@ export class RedisStore implements Store {
     );
     const code = text(status);
     if (code === "stored" || code === "duplicate") return { status: code, complete: complete === 1 };
+    if (code === "conflict" || code === "unknown-photo") return { status: code };
+    throw new StoreUnavailable("redis: unexpected reply");
+  }
+
+  async putPhotoChunks(
+    campaignId: string,
+    photoId: string,
+    first: number,
+    chunks: readonly Uint8Array[],
+    now: number,
+  ): Promise<ChunkRunResult> {
+    const [status, stored, duplicate, complete] = list(
+      await this.#eval(PUT_PHOTO_CHUNKS, this.#base(campaignId), [
+        photoId,
+        Number.isInteger(first) ? first : -1,
+        now,
+        this.#channel,
+        campaignId,
+        ...chunks.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+      ]),
+    );
+    const code = text(status);
+    if (code === "stored") {
+      return { status: code, stored: Number(stored), duplicate: Number(duplicate), complete: complete === 1 };
+    }
     if (code === "conflict" || code === "unknown-photo") return { status: code };
     throw new StoreUnavailable("redis: unexpected reply");
   }

@@ -111,6 +111,44 @@ describe("SqliteStore durability", { timeout: 30_000 }, () => {
     await reopened.close();
   });
 
+  it("a failed WAL sync acknowledges nothing: the batch's writes and later reads reject, health turns red", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const faults = new WriteFaultInjector();
+    const store = await SqliteStore.open({ dataDir, faults });
+    await store.createCampaign(record);
+    faults.failNextSync();
+    // The transactions committed, but their sync failed: none of them may be answered.
+    const failed = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) => store.submitEnvelope("camp", `s${i}`, new Uint8Array([i]), 1)),
+    );
+    assert.deepEqual(
+      failed.map((s) => s.status === "rejected" && (s.reason as { code?: unknown }).code),
+      Array.from({ length: 5 }, () => "store-unavailable"),
+    );
+    await assert.rejects(store.ping(), { code: "store-unavailable" });
+    await assert.rejects(store.readInbox("camp", "dev-a", 10), { code: "store-unavailable" });
+    await assert.rejects(store.submitEnvelope("camp", "s9", new Uint8Array([9]), 1), { code: "store-unavailable" });
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    await reopened.ping();
+    await reopened.close();
+  });
+
+  it("a read waits for the WAL sync of the commits it sees", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const faults = new WriteFaultInjector();
+    const store = await SqliteStore.open({ dataDir, faults });
+    await store.createCampaign(record);
+    faults.failNextSync();
+    const write = store.submitEnvelope("camp", "r1", new Uint8Array([1]), 1);
+    // Issued after the write committed (the batch runs on the next turn), before its sync ends:
+    // it sees the envelope, so it must not answer unless the envelope is on disk; here it never is.
+    const read = new Promise((resolve) => setImmediate(resolve)).then(() => store.readInbox("camp", "dev-a", 10));
+    await assert.rejects(write, { code: "store-unavailable" });
+    await assert.rejects(read, { code: "store-unavailable" });
+    await store.close();
+  });
+
   it("group commit: writes arriving together commit together; one op's error fails only that op", async () => {
     const dataDir = join(await tempDir(), "data");
     const faults = new WriteFaultInjector();

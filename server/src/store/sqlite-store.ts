@@ -1,19 +1,27 @@
 // The embedded default backend: one SQLite file, no server, single relay process.
 //
-// Durability: WAL with synchronous=FULL, so a transaction is on disk when COMMIT returns and every
-// method resolves only after its transaction committed: an acknowledged write survives `kill -9`
-// and a power loss. Any write failure (or an injected one) poisons the store: every later call
-// rejects and ping() throws until the store is reopened, so the relay fails closed instead of
-// acknowledging writes it may have lost.
+// Durability: WAL mode; every method resolves only after its transaction committed AND the WAL
+// file holding it was flushed to disk with fdatasync, so an acknowledged write survives `kill -9`
+// and a power loss. The flush is ours, not SQLite's: the connection runs with synchronous=NORMAL
+// (COMMIT writes the WAL frames but does not sync them; checkpoints still sync the WAL before
+// and the database after copying), and the store then calls fdatasync on the WAL file in libuv's
+// thread pool, so the event loop keeps serving requests while the disk syncs. One fdatasync
+// covers every transaction committed before it started (group commit across batches). What
+// synchronous=FULL gives (the commit is on disk before anyone is told) still holds: no write is
+// answered and no read returns before every commit it could see is on disk.
+// Any write or sync failure (or an injected one) poisons the store: every later call rejects and
+// ping() throws until the store is reopened, so the relay fails closed instead of acknowledging
+// writes it may have lost.
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, closeSync, constants, fdatasync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type {
   BucketDraw,
   CampaignRecord,
   ChunkResult,
+  ChunkRunResult,
   InboxItem,
   InboxListener,
   MailboxItem,
@@ -28,13 +36,24 @@ import { StoreUnavailable, UnknownCampaign } from "./store-errors.js";
 /** Test seam for fault tests: arm it and the next write transaction fails like an fsync error. */
 export class WriteFaultInjector {
   #armed = false;
+  #syncArmed = false;
   failNextWrite(): void {
     this.#armed = true;
+  }
+  /** The next fdatasync of the WAL fails (after its transactions committed): nothing may be acked. */
+  failNextSync(): void {
+    this.#syncArmed = true;
   }
   /** Called by the store inside each write transaction; true once per arming. */
   consume(): boolean {
     const armed = this.#armed;
     this.#armed = false;
+    return armed;
+  }
+  /** Called by the store before each WAL sync; true once per arming. */
+  consumeSync(): boolean {
+    const armed = this.#syncArmed;
+    this.#syncArmed = false;
     return armed;
   }
 }
@@ -45,6 +64,12 @@ export interface SqliteStoreOptions {
   readonly fileName?: string;
   readonly busyTimeoutMs?: number;
   readonly faults?: WriteFaultInjector;
+}
+
+interface QueuedWrite {
+  readonly fn: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** At most this many writes share one transaction (bounds the time the event loop is held). */
@@ -224,19 +249,28 @@ export class SqliteStore implements Store {
   readonly #events = new EventEmitter();
   #failure: unknown;
   #closed = false;
-  readonly #queue: { fn: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
+  readonly #queue: QueuedWrite[] = [];
   #flushScheduled = false;
+  /** The WAL file, opened once: fdatasync on it makes every committed transaction durable. */
+  readonly #walFd: number;
+  /** Batches committed so far, and how many of them are known to be on disk. */
+  #committed = 0;
+  #durable = 0;
+  #syncing = false;
+  /** Callers waiting until the batches up to `upTo` are on disk. */
+  #syncWaiters: { upTo: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   /**
    * Prepared statements by SQL text: preparing costs more than running most of these (about an
    * eighth of the relay's CPU on the envelope path before this cache). Every statement here is a
-   * fixed text; the two used with pluck() are only ever used that way.
+   * fixed text; the ones used with pluck() are only ever used that way.
    */
   readonly #statements = new Map<string, Database.Statement>();
   /** Runs one op inside a savepoint of the batch's transaction (better-sqlite3 nests them). */
   readonly #savepoint: (fn: () => unknown) => unknown;
 
-  private constructor(db: Database.Database, faults: WriteFaultInjector | undefined) {
+  private constructor(db: Database.Database, walFd: number, faults: WriteFaultInjector | undefined) {
     this.#db = db;
+    this.#walFd = walFd;
     this.#faults = faults;
     this.#savepoint = db.transaction((fn: () => unknown) => fn());
     this.#events.setMaxListeners(0);
@@ -258,7 +292,8 @@ export class SqliteStore implements Store {
     const db = new Database(file);
     try {
       db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
+      // Commits do not sync; the store syncs the WAL itself, off the event loop (see the top).
+      db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
       // Deleted content (acked envelopes, dropped tables) is overwritten with zeros where that
       // costs no extra I/O, so a seized file holds less of what the relay already let go.
@@ -278,7 +313,24 @@ export class SqliteStore implements Store {
       db.close();
       throw error;
     }
-    return new SqliteStore(db, options.faults);
+    let walFd: number;
+    try {
+      // The WAL exists while the connection is open (journal_mode = WAL created it); SQLite keeps
+      // it (restarting it in place, never deleting it) until the last connection closes.
+      walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
+      fsyncSync(walFd);
+      // The WAL's directory entry is durable too before anything is acknowledged.
+      const dirFd = openSync(options.dataDir, constants.O_RDONLY);
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteStore(db, walFd, options.faults);
   }
 
   // --- plumbing
@@ -288,17 +340,74 @@ export class SqliteStore implements Store {
     if (this.#failure !== undefined) throw new StoreUnavailable("store failed a write", { cause: this.#failure });
   }
 
-  #read<T>(fn: () => T): T {
+  /**
+   * A read sees every committed transaction, including ones whose WAL sync is still running:
+   * its answer waits until they are on disk, so nothing that might still be lost reaches a client.
+   */
+  async #read<T>(fn: () => T): Promise<T> {
     this.#usable();
-    return fn();
+    const value = fn();
+    await this.#onDisk(this.#committed);
+    return value;
+  }
+
+  /** Resolves once the batches up to `upTo` are on disk; rejects if a sync failed. */
+  #onDisk(upTo: number): Promise<void> {
+    if (this.#failure !== undefined) {
+      return Promise.reject(new StoreUnavailable("store failed a write", { cause: this.#failure }));
+    }
+    if (upTo <= this.#durable) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#syncWaiters.push({ upTo, resolve, reject });
+      this.#sync();
+    });
+  }
+
+  /**
+   * One fdatasync of the WAL at a time, in the thread pool; it covers every batch committed before
+   * it started. Batches committed meanwhile wait for the next one (group commit across batches).
+   */
+  #sync(): void {
+    if (this.#syncing || this.#syncWaiters.length === 0) return;
+    this.#syncing = true;
+    const upTo = this.#committed;
+    const done = (error: unknown): void => {
+      this.#syncing = false;
+      if (error !== null && error !== undefined) {
+        this.#failure ??= error;
+        const unavailable = new StoreUnavailable("store sync failed", { cause: error });
+        const waiters = this.#syncWaiters;
+        this.#syncWaiters = [];
+        for (const waiter of waiters) waiter.reject(unavailable);
+        // Writes queued meanwhile are rejected by the flush (the store is poisoned).
+        this.#scheduleFlush();
+        return;
+      }
+      this.#durable = Math.max(this.#durable, upTo);
+      const ready = this.#syncWaiters.filter((waiter) => waiter.upTo <= this.#durable);
+      this.#syncWaiters = this.#syncWaiters.filter((waiter) => waiter.upTo > this.#durable);
+      for (const waiter of ready) waiter.resolve();
+      this.#sync();
+      this.#scheduleFlush();
+    };
+    if (this.#faults?.consumeSync() === true) {
+      const fault = new Error("injected fsync failure") as Error & { code: string };
+      fault.code = "EIO";
+      setImmediate(() => done(fault));
+      return;
+    }
+    fdatasync(this.#walFd, done);
   }
 
   /**
    * Group commit: runs `fn` in the next batch. Every write queued while the event loop turns
-   * (concurrent requests) runs in ONE IMMEDIATE transaction, each inside its own savepoint, so
-   * one op's error rolls back only that op; the batch then commits with one fsync, and every
-   * op's promise settles only after that commit. A failure to commit poisons the store and
-   * rejects every op of the batch: nothing is acknowledged that might not be on disk.
+   * (concurrent requests) — or while the previous batch's WAL sync runs — goes into ONE
+   * IMMEDIATE transaction, each inside its own savepoint, so one op's error rolls back only that
+   * op; the batch then commits, its WAL is synced, and every op's promise settles only after
+   * that sync. The next batch is committed once the sync ends, so the batch grows with the
+   * disk's sync time instead of being cut into many small commits. A failure to commit or to
+   * sync poisons the store and rejects every op of the batch: nothing is acknowledged that might
+   * not be on disk.
    */
   #write<T>(fn: () => T): Promise<T> {
     try {
@@ -308,21 +417,31 @@ export class SqliteStore implements Store {
     }
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
-      }
+      this.#scheduleFlush();
     });
+  }
+
+  /** The next batch runs on the next turn of the event loop, or once the running sync ends. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#syncing || this.#queue.length === 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {
     this.#flushScheduled = false;
     const ops = this.#queue.splice(0, MAX_BATCH_OPS);
-    if (this.#queue.length > 0) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
     if (ops.length === 0) return;
+    try {
+      this.#commitBatch(ops);
+    } finally {
+      // Ops left in the queue (more than one batch, or a batch that failed): a no-op while the
+      // sync this batch started runs; its end schedules them.
+      this.#scheduleFlush();
+    }
+  }
+
+  #commitBatch(ops: readonly QueuedWrite[]): void {
     try {
       this.#usable();
     } catch (error) {
@@ -358,10 +477,18 @@ export class SqliteStore implements Store {
       for (const op of ops) op.reject(unavailable);
       return;
     }
-    ops.forEach((op, index) => {
-      const outcome = outcomes[index];
-      if (outcome?.ok === true) op.resolve(outcome.value);
-      else op.reject(outcome?.error ?? new Error("write lost its outcome"));
+    this.#committed++;
+    const settle = (): void => {
+      ops.forEach((op, index) => {
+        const outcome = outcomes[index];
+        if (outcome?.ok === true) op.resolve(outcome.value);
+        else op.reject(outcome?.error ?? new Error("write lost its outcome"));
+      });
+    };
+    // Nothing is answered before the batch is on disk, refusals included (a refusal may depend
+    // on an earlier batch's data); a failed sync rejects every op of the batch.
+    this.#onDisk(this.#committed).then(settle, (error: unknown) => {
+      for (const op of ops) op.reject(error);
     });
   }
 
@@ -374,9 +501,12 @@ export class SqliteStore implements Store {
   }
 
   #deviceIds(campaignId: string): string[] {
-    const row = this.#campaignRow(campaignId);
-    if (row === undefined) throw new UnknownCampaign();
-    return JSON.parse(row.device_ids) as string[];
+    // Only the column it needs (the row also holds the signed roster); used with pluck() only.
+    const ids = this.#sql("SELECT device_ids FROM campaigns WHERE campaign_id = ?").pluck().get(campaignId) as
+      | string
+      | undefined;
+    if (ids === undefined) throw new UnknownCampaign();
+    return JSON.parse(ids) as string[];
   }
 
   /** Appends one inbox item and its delivery rows for every device of the current roster. */
@@ -387,8 +517,8 @@ export class SqliteStore implements Store {
     envelope: Uint8Array | null,
     chunkCount: number | null,
     receivedAt: number,
+    devices: readonly string[] = this.#deviceIds(campaignId),
   ): void {
-    const devices = this.#deviceIds(campaignId);
     const { lastInsertRowid } = this.#sql(
       "INSERT INTO inbox (campaign_id, kind, item_id, envelope, chunk_count, received_at) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(campaignId, kind, itemId, envelope, chunkCount, receivedAt);
@@ -414,15 +544,17 @@ export class SqliteStore implements Store {
   // --- lifecycle and health
 
   async ping(): Promise<void> {
-    this.#read(() => this.#sql("SELECT 1").get());
+    await this.#read(() => this.#sql("SELECT 1").get());
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    // Writes already queued are committed (or rejected) before the connection goes.
+    // Writes already queued are committed (or rejected) and synced before the connection goes.
     while (this.#queue.length > 0) this.#flush();
+    await this.#onDisk(this.#committed).catch(() => undefined);
     this.#closed = true;
     this.#events.removeAllListeners();
+    closeSync(this.#walFd);
     this.#db.close();
   }
 
@@ -447,7 +579,7 @@ export class SqliteStore implements Store {
   }
 
   async getCampaign(campaignId: string): Promise<CampaignRecord | undefined> {
-    const row = this.#read(() => this.#campaignRow(campaignId));
+    const row = await this.#read(() => this.#campaignRow(campaignId));
     if (row === undefined) return undefined;
     return {
       campaignId: row.campaign_id,
@@ -501,7 +633,7 @@ export class SqliteStore implements Store {
   }
 
   async getEpochKeys(campaignId: string): Promise<Readonly<Record<string, Uint8Array>>> {
-    const rows = this.#read(
+    const rows = await this.#read(
       () =>
         this.#sql("SELECT device_id, document FROM epoch_keys WHERE campaign_id = ?").all(campaignId) as {
           device_id: string;
@@ -526,7 +658,7 @@ export class SqliteStore implements Store {
   }
 
   async inviteLive(campaignId: string, storedHash: string, now: number): Promise<boolean> {
-    const row = this.#read(
+    const row = await this.#read(
       () =>
         this.#sql("SELECT expires_at FROM invites WHERE campaign_id = ? AND stored_hash = ?").get(
           campaignId,
@@ -571,7 +703,7 @@ export class SqliteStore implements Store {
   }
 
   async getVolunteer(campaignId: string, pseudonym: string): Promise<VolunteerRecord | undefined> {
-    const row = this.#read(
+    const row = await this.#read(
       () =>
         this.#sql("SELECT * FROM volunteers WHERE campaign_id = ? AND pseudonym = ?").get(campaignId, pseudonym) as
           | VolunteerRow
@@ -581,7 +713,7 @@ export class SqliteStore implements Store {
   }
 
   async listVolunteers(campaignId: string): Promise<readonly VolunteerRecord[]> {
-    const rows = this.#read(
+    const rows = await this.#read(
       () =>
         this.#sql("SELECT * FROM volunteers WHERE campaign_id = ? ORDER BY pseudonym").all(
           campaignId,
@@ -632,14 +764,15 @@ export class SqliteStore implements Store {
         messageId,
       ) as { digest: Buffer } | undefined;
       if (seen !== undefined) return { status: seen.digest.equals(digest) ? "duplicate" : "conflict" };
-      if (this.#campaignRow(campaignId) === undefined) throw new UnknownCampaign();
+      // Read once: it proves the campaign exists and gives the devices to fan out to.
+      const devices = this.#deviceIds(campaignId);
       this.#sql("INSERT INTO messages (campaign_id, message_id, digest, received_at) VALUES (?, ?, ?, ?)").run(
         campaignId,
         messageId,
         digest,
         receivedAt,
       );
-      this.#append(campaignId, "envelope", messageId, envelope, null, receivedAt);
+      this.#append(campaignId, "envelope", messageId, envelope, null, receivedAt, devices);
       return { status: "accepted" };
     });
     if (result.status === "accepted") this.#notify(campaignId);
@@ -713,6 +846,64 @@ export class SqliteStore implements Store {
     return result;
   }
 
+  async putPhotoChunks(
+    campaignId: string,
+    photoId: string,
+    first: number,
+    chunks: readonly Uint8Array[],
+    now: number,
+  ): Promise<ChunkRunResult> {
+    const result = await this.#write((): ChunkRunResult => {
+      const photo = this.#sql(
+        "SELECT chunk_count, received_chunks, state FROM photos WHERE campaign_id = ? AND photo_id = ?",
+      ).get(campaignId, photoId) as { chunk_count: number; received_chunks: number; state: number } | undefined;
+      if (photo === undefined) return { status: "unknown-photo" };
+      const last = first + chunks.length - 1;
+      if (!Number.isInteger(first) || first < 0 || chunks.length === 0 || last >= photo.chunk_count) {
+        return { status: "conflict" };
+      }
+      // Delivered and deleted: a late retry cannot be checked any more, and must not re-deliver.
+      if (photo.state === 2) return { status: "stored", stored: 0, duplicate: chunks.length, complete: true };
+      const held = new Map(
+        (
+          this.#sql(
+            `SELECT chunk_index, data FROM photo_chunks
+               WHERE campaign_id = ? AND photo_id = ? AND chunk_index BETWEEN ? AND ?`,
+          ).all(campaignId, photoId, first, last) as { chunk_index: number; data: Buffer }[]
+        ).map((row) => [row.chunk_index, row.data]),
+      );
+      // Every check before any write: a refused run writes nothing.
+      for (const [offset, chunk] of chunks.entries()) {
+        const existing = held.get(first + offset);
+        if (existing !== undefined && !existing.equals(chunk)) return { status: "conflict" };
+      }
+      const insert = this.#sql(
+        "INSERT INTO photo_chunks (campaign_id, photo_id, chunk_index, data) VALUES (?, ?, ?, ?)",
+      );
+      let stored = 0;
+      for (const [offset, chunk] of chunks.entries()) {
+        if (held.has(first + offset)) continue;
+        insert.run(campaignId, photoId, first + offset, chunk);
+        stored++;
+      }
+      if (stored === 0) {
+        return { status: "stored", stored, duplicate: chunks.length, complete: photo.state === 1 };
+      }
+      const received = photo.received_chunks + stored;
+      const complete = received === photo.chunk_count;
+      this.#sql("UPDATE photos SET received_chunks = ?, state = ? WHERE campaign_id = ? AND photo_id = ?").run(
+        received,
+        complete ? 1 : 0,
+        campaignId,
+        photoId,
+      );
+      if (complete) this.#append(campaignId, "photo", photoId, null, photo.chunk_count, now);
+      return { status: "stored", stored, duplicate: chunks.length - stored, complete };
+    });
+    if (result.status === "stored" && result.complete && result.stored > 0) this.#notify(campaignId);
+    return result;
+  }
+
   async listPhotoChunks(campaignId: string, photoId: string): Promise<readonly number[] | undefined> {
     return this.#read(() => {
       const photo = this.#sql("SELECT chunk_count, state FROM photos WHERE campaign_id = ? AND photo_id = ?").get(
@@ -731,7 +922,7 @@ export class SqliteStore implements Store {
   }
 
   async getPhotoChunk(campaignId: string, photoId: string, index: number): Promise<Uint8Array | undefined> {
-    const row = this.#read(
+    const row = await this.#read(
       () =>
         this.#sql(
           `SELECT c.data FROM photo_chunks c JOIN photos p USING (campaign_id, photo_id)
@@ -748,7 +939,7 @@ export class SqliteStore implements Store {
     afterCursor?: string,
   ): Promise<readonly InboxItem[]> {
     const after = afterCursor === undefined ? 0 : Number.parseInt(afterCursor, 10);
-    const rows = this.#read(
+    const rows = await this.#read(
       () =>
         this.#sql(
           `SELECT i.seq, i.kind, i.item_id, i.envelope, i.chunk_count, i.received_at
@@ -842,7 +1033,7 @@ export class SqliteStore implements Store {
     limit: number,
     now: number,
   ): Promise<readonly MailboxItem[]> {
-    const rows = this.#read(
+    const rows = await this.#read(
       () =>
         this.#sql(
           `SELECT message_id, message FROM mailbox WHERE campaign_id = ? AND pseudonym = ? AND expires_at > ?

@@ -80,6 +80,13 @@ export type ChunkResult =
   | { readonly status: "conflict" } // a different chunk count or different bytes for that index
   | { readonly status: "unknown-photo" };
 
+export type ChunkRunResult =
+  /** Every chunk of the run is held now: `stored` new ones, `duplicate` ones held before with the same bytes. */
+  | { readonly status: "stored"; readonly stored: number; readonly duplicate: number; readonly complete: boolean }
+  /** An index out of the photo's range, or a held index with different bytes: nothing written. */
+  | { readonly status: "conflict" }
+  | { readonly status: "unknown-photo" };
+
 /** What one relay node drew from a rate-limit bucket since its previous merge. */
 export interface BucketDraw {
   /** Keyed hash of the bucket's name: never a pseudonym, device id or token. */
@@ -169,6 +176,19 @@ export interface Store {
     chunk: Uint8Array,
     now: number,
   ): Promise<ChunkResult>;
+  /**
+   * Stores a run of consecutive chunks (indices first, first + 1, ...) atomically: either every
+   * chunk of the run is held afterwards (new ones stored, held ones checked byte for byte) or the
+   * run is refused and nothing is written. One durable write for the whole run. When the last
+   * missing chunk arrives the photo is appended to every inbox, as with putPhotoChunk.
+   */
+  putPhotoChunks(
+    campaignId: string,
+    photoId: string,
+    first: number,
+    chunks: readonly Uint8Array[],
+    now: number,
+  ): Promise<ChunkRunResult>;
   /** Indices of the chunks the relay holds (for resuming), or undefined for an unknown photo. */
   listPhotoChunks(campaignId: string, photoId: string): Promise<readonly number[] | undefined>;
   /** A chunk of a complete photo; undefined while incomplete or once deleted. */
