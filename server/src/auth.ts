@@ -14,6 +14,7 @@ import {
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
 import type { RelayContext } from "./context.js";
 import { errors, RelayError } from "./errors.js";
+import type { RelayKeys } from "./relay-keys.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -46,6 +47,40 @@ export function liveToken(request: FastifyRequest): string | undefined {
     .find((part) => part.startsWith(LIVE_TOKEN_PROTOCOL_PREFIX));
   if (protocol === undefined) return undefined;
   return TOKEN.exec(protocol.slice(LIVE_TOKEN_PROTOCOL_PREFIX.length))?.[0] ?? "";
+}
+
+/** Bound on the opened tokens remembered per relay node; the oldest goes first. */
+const MAX_OPENED_TOKENS = 20_000;
+/** Per relay keyring (never shared between two relays in one process). */
+const openedTokens = new WeakMap<RelayKeys, Map<string, SessionClaims>>();
+
+/**
+ * openSessionToken, remembered: a token always opens to the same claims under the same keys
+ * (authenticated encryption; the relay's keys never change while it runs), so a volunteer's
+ * burst of requests opens its token once. Only tokens that opened are kept, so bad tokens cannot
+ * fill it; expiry, role, campaign, revocation and rate limit are still checked on every request.
+ */
+function openToken(token: string, keys: RelayKeys): SessionClaims | undefined {
+  let opened = openedTokens.get(keys);
+  if (opened === undefined) {
+    opened = new Map();
+    openedTokens.set(keys, opened);
+  }
+  const known = opened.get(token);
+  if (known !== undefined) return known;
+  const claims = openSessionToken(token, keys.session);
+  if (claims === undefined) return undefined;
+  if (opened.size >= MAX_OPENED_TOKENS) {
+    const oldest = opened.keys().next();
+    if (oldest.done !== true) opened.delete(oldest.value);
+  }
+  opened.set(token, claims);
+  return claims;
+}
+
+/** Forgets an expired token (it can never open to a live session again). */
+function forgetToken(token: string, keys: RelayKeys): void {
+  openedTokens.get(keys)?.delete(token);
 }
 
 /** Takes one token from a bucket (in this node's memory); 429 with Retry-After when empty. */
@@ -93,8 +128,12 @@ export function requireSessionFrom(
     if (token === "") throw errors.sessionInvalid();
     const campaignId = pathCampaign(request);
     const keys = await ctx.keys.get();
-    const session = openSessionToken(token, keys.session);
-    if (session === undefined || session.expiresAt <= ctx.clock()) throw errors.sessionInvalid();
+    const session = openToken(token, keys);
+    if (session === undefined) throw errors.sessionInvalid();
+    if (session.expiresAt <= ctx.clock()) {
+      forgetToken(token, keys);
+      throw errors.sessionInvalid();
+    }
     if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
     // In memory, before any store access: a flood past the quota costs the store nothing.
     await rateLimitSession(ctx, session);

@@ -35,6 +35,8 @@ interface LocalBucket {
 }
 
 export const DEFAULT_MERGE_INTERVAL_MS = 10_000;
+/** Bound on the bucket names whose keyed hash is remembered. */
+const MAX_REMEMBERED_NAMES = 20_000;
 
 export interface RateLimiterOptions {
   readonly store: Store;
@@ -61,6 +63,8 @@ export class RateLimiter {
   readonly #intervalMs: number;
   /** By stored bucket name (keyed hash). */
   readonly #buckets = new Map<string, LocalBucket>();
+  /** Bucket name -> its keyed hash (a pure function of the name under fixed keys), bounded. */
+  readonly #names = new Map<string, string>();
   #restored: Promise<void> | undefined;
   #merging: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -82,8 +86,7 @@ export class RateLimiter {
   /** Takes one token from the bucket `name` (created full). */
   async take(name: string, capacity: number, refillPerSecond: number): Promise<RateLimitResult> {
     await this.restore();
-    const keys = await this.#options.keys.get();
-    const key = bucketName(keys, name);
+    const key = this.#names.get(name) ?? this.#hashName(name, await this.#options.keys.get());
     const now = this.#options.clock();
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
@@ -101,6 +104,16 @@ export class RateLimiter {
     const retryAfterMs =
       refillPerSecond > 0 ? Math.ceil(((1 - bucket.tokens) * 1000) / refillPerSecond) : Number.MAX_SAFE_INTEGER;
     return { allowed: false, retryAfterMs };
+  }
+
+  #hashName(name: string, keys: Awaited<ReturnType<RelayKeyring["get"]>>): string {
+    const key = bucketName(keys, name);
+    if (this.#names.size >= MAX_REMEMBERED_NAMES) {
+      const oldest = this.#names.keys().next();
+      if (oldest.done !== true) this.#names.delete(oldest.value);
+    }
+    this.#names.set(name, key);
+    return key;
   }
 
   /** The one batched write: this node's draws in, every node's stored levels out. */
