@@ -142,7 +142,16 @@ export async function writeKeySlots(storage: DeviceStorage, file: KeySlotFile): 
  * the record files from going. Runs under the folder's exclusive lock.
  */
 export async function eraseDevice(storage: DeviceStorage): Promise<void> {
+  erasedHere.add(storage);
   await storage.exclusive(() => eraseDeviceLocked(storage));
+}
+
+/** Storages this process erased (wipe, revocation, panic): their erase is no other process's. */
+const erasedHere = new WeakSet<DeviceStorage>();
+
+/** Whether this process erased `storage` (eraseDevice), as opposed to another process. */
+export function erasedByThisProcess(storage: DeviceStorage): boolean {
+  return erasedHere.has(storage);
 }
 
 /** eraseDevice for a caller that holds the lock already. */

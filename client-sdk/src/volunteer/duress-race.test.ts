@@ -13,9 +13,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { initSodium } from "@testigo/protocol";
-import { parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
+import { MIN_KDF_LIMITS, parseKeySlotFile, unlockKeySlots } from "../crypto/key-slots.js";
 import { LOCK_FILE, NodeStorage } from "../storage/node-storage.js";
 import { ProfileStore } from "../storage/profile-store.js";
+import { syntheticActa } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { enroll } from "./enroll.js";
 import { KEY_SLOT_FILE } from "./records.js";
@@ -58,6 +59,34 @@ describe("concurrent commands on one device folder (real binary, real processes)
   after(async () => {
     await relay.stop({ removeData: true });
     rmSync(work, { recursive: true, force: true });
+  });
+
+  it("a profile opened with the PIN before a duress unlock in another process: its writes after it stay unreadable, its sync fails like a wrong PIN and writes no slot", async () => {
+    const dir = join(work, "opened-before");
+    await enroll({
+      storage: await NodeStorage.open(dir),
+      inviteCode: await coordinator.invite(),
+      pin: PIN,
+      duressPin: DURESS,
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const keys = unlockKeySlots(parseKeySlotFile(readFileSync(join(dir, KEY_SLOT_FILE))), PIN);
+    assert.ok(keys !== undefined);
+    const real = await Volunteer.open(await NodeStorage.open(dir), PIN);
+    await real.sync({ budgetMs: 5_000, sleep: async () => undefined, random: () => 0 });
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    // The real profile's process goes on: it queues an acta (its photo's chunks are written under
+    // its data key, now on no slot, before its identity is found missing) and syncs; both fail
+    // like a wrong PIN, deleting what it wrote.
+    await assert.rejects(real.acta({ table: "9", photos: [syntheticActa(300_000).bytes] }), /wrong PIN/);
+    await assert.rejects(real.sync({ budgetMs: 5_000, sleep: async () => undefined, random: () => 0 }), /wrong PIN/);
+    const file = parseKeySlotFile(readFileSync(join(dir, KEY_SLOT_FILE)));
+    assert.equal(unlockKeySlots(file, PIN), undefined);
+    const realRecords: ProfileStore = new ProfileStore(await NodeStorage.open(dir), keys.dataKey, keys.profileId);
+    assert.deepEqual(await realRecords.list(""), []);
+    assert.equal((await decoy.flush(5_000))?.envelopesSent, 1);
+    await coordinator.fetch();
   });
 
   it("a command with the PIN, a duress unlock and a wrong PIN racing: the real profile never comes back", async () => {

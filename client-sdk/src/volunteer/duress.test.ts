@@ -19,6 +19,7 @@ import {
 import { MemoryStorage } from "../storage/memory-storage.js";
 import { NodeStorage } from "../storage/node-storage.js";
 import { ProfileStore } from "../storage/profile-store.js";
+import type { BatchWrite } from "../storage/storage.js";
 import { type ActaPhoto, actaPhotos } from "../testing/acta-photos.js";
 import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
@@ -106,6 +107,32 @@ class CrashingStorage extends MemoryStorage {
   override async delete(name: string): Promise<void> {
     this.step();
     await super.delete(name);
+  }
+}
+
+/** In-memory device storage that records its durable writes: key-slot file writes and batches. */
+class CountingStorage extends MemoryStorage {
+  writes: string[] = [];
+  unlinks = 0;
+
+  static async copyOf(source: MemoryStorage): Promise<CountingStorage> {
+    const copy = new CountingStorage();
+    for (const name of await source.list("")) await copy.write(name, (await source.read(name)) ?? new Uint8Array());
+    copy.writes = [];
+    return copy;
+  }
+
+  override async write(name: string, data: Uint8Array): Promise<void> {
+    this.writes.push(name.startsWith("r") ? "record" : name);
+    await super.write(name, data);
+  }
+
+  override async batch(writes: readonly BatchWrite[], deletes: readonly string[] = []): Promise<void> {
+    this.writes.push(`batch:${writes.length}`);
+    this.unlinks += deletes.length;
+    const before = this.writes.length;
+    await super.batch(writes, deletes);
+    this.writes.length = before;
   }
 }
 
@@ -437,6 +464,36 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await Volunteer.open(lost, PIN);
     await Volunteer.open(lost, DURESS);
     await assert.rejects(Volunteer.open(lost, PIN), WrongPin);
+  });
+
+  it("a real unlock and a duress unlock make the same durable writes (photos queued: the duress one only adds unlinks)", async () => {
+    const template = new MemoryStorage();
+    await enroll({
+      storage: template,
+      inviteCode: await coordinator.invite(),
+      pin: PIN,
+      duressPin: DURESS,
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const real = await Volunteer.open(template, PIN);
+    await real.sync({ budgetMs: 5_000, ...noWait });
+    await coordinator.fetch();
+    await real.report("7", "queued");
+    await real.acta({ table: "7", photos: [(actaPhotos(1)[0] as ActaPhoto).bytes] });
+    const writesOf = async (pin: string) => {
+      const storage = await CountingStorage.copyOf(template);
+      await Volunteer.open(storage, pin);
+      return storage;
+    };
+    const withPin = await writesOf(PIN);
+    const withDuress = await writesOf(DURESS);
+    // One key-slot write in the unlock, one batch of seven records, one key-slot write.
+    assert.deepEqual(withPin.writes, [KEY_SLOT_FILE, "batch:7", KEY_SLOT_FILE]);
+    assert.deepEqual(withDuress.writes, withPin.writes);
+    assert.equal(withPin.unlinks, 0);
+    assert.ok(withDuress.unlinks > 10, `the real profile's files are unlinked (${withDuress.unlinks})`);
+    await assert.rejects(Volunteer.open(withDuress, PIN), WrongPin);
   });
 
   it("a real unlock and a duress unlock each send exactly one envelope of the same size", async () => {

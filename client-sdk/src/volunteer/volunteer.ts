@@ -5,8 +5,9 @@ import { REPORT_KIND } from "@testigo/protocol";
 import type { DeviceStorage } from "../storage/storage.js";
 import type { HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
-import { eraseDevice, type OwnSlot, unlockDevice } from "./device.js";
+import { eraseDevice, erasedByThisProcess, type OwnSlot, ownSlotErased, readKeySlots, unlockDevice } from "./device.js";
 import { finishUnlock, refreshCapsule, setDuressPin, unlockWrite } from "./duress.js";
+import { WrongPin } from "./errors.js";
 import {
   countOutbox,
   isPending,
@@ -128,7 +129,32 @@ export class Volunteer {
   }
 
   async report(table: string, text: string): Promise<QueuedItem> {
-    return queueStatus(this.store, { table, text }, this.now());
+    return this.unlessErased(() => queueStatus(this.store, { table, text }, this.now()));
+  }
+
+  /**
+   * Runs `work`; if it fails, and this profile's slot was overwritten since it opened (another
+   * process ran a duress unlock or an erase meanwhile, deleting this profile's records under it),
+   * every record this profile can still decrypt (written after that, e.g. the chunks of an acta
+   * being queued) is deleted and the failure is a wrong PIN, what the PIN answers from then on.
+   */
+  private async unlessErased<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const own = this.own;
+      // This process's own wipe or revocation erase answers for itself (NOT_ENROLLED).
+      if (own === undefined || erasedByThisProcess(this.storage)) throw error;
+      const erased = await this.storage
+        .exclusive(async () => {
+          const file = await readKeySlots(this.storage);
+          if (!ownSlotErased(file, own)) return undefined;
+          await this.store.records.destroy();
+          return new WrongPin(Math.max(1, file.maxFailedUnlocks - file.failedUnlocks));
+        })
+        .catch(() => undefined);
+      throw erased ?? error;
+    }
   }
 
   async acta(input: {
@@ -137,7 +163,7 @@ export class Volunteer {
     photos: readonly Uint8Array[];
     tallies?: Readonly<Record<string, number>>;
   }): Promise<QueuedItem> {
-    return queueActa(this.store, input, this.now());
+    return this.unlessErased(() => queueActa(this.store, input, this.now()));
   }
 
   /**
@@ -145,11 +171,15 @@ export class Volunteer {
    * decoy replaces any previous one, and the duress capsule is sealed to it.
    */
   async setDuressPin(duressPin: string): Promise<void> {
-    await setDuressPin(this.storage, this.store, this.slot, duressPin, this.now(), this.own);
+    await this.unlessErased(() => setDuressPin(this.storage, this.store, this.slot, duressPin, this.now(), this.own));
   }
 
   /** Queues a `checkin` (a sign of life; padded to the same bucket as a status report). */
   async checkin(): Promise<QueuedItem> {
+    return this.unlessErased(() => this.queueCheckin());
+  }
+
+  private async queueCheckin(): Promise<QueuedItem> {
     const now = this.now();
     const queued = await queueMessage(this.store, { kind: REPORT_KIND.checkin, table: "0", text: "" }, now);
     await this.store.putSyncLog({ ...(await this.store.syncLog()), lastCheckinAt: now });
@@ -160,14 +190,14 @@ export class Volunteer {
   private async checkinUnlessShortQueued(): Promise<void> {
     const pending = (await loadOutbox(this.store)).filter(isPending);
     if (!pending.some((item) => item.type === "envelope" && item.message.kind !== REPORT_KIND.acta))
-      await this.checkin();
+      await this.queueCheckin();
   }
 
   /** Queues a check-in if the last one (or the enrollment) is older than the interval. */
   private async checkinIfDue(): Promise<void> {
     const interval = (await this.store.settings()).checkinIntervalMs ?? DEFAULT_CHECKIN_INTERVAL_MS;
     const last = (await this.store.syncLog()).lastCheckinAt ?? this.identity.enrolledAt;
-    if (interval > 0 && this.now() - last >= interval) await this.checkin();
+    if (interval > 0 && this.now() - last >= interval) await this.queueCheckin();
   }
 
   /** The retry policy of one run: `budgetMs` (default: the unlock flush's) of retrying in all. */
@@ -189,6 +219,10 @@ export class Volunteer {
    * duress key.
    */
   async sync(options: SyncRunOptions): Promise<SyncResult> {
+    return this.unlessErased(() => this.syncRun(options));
+  }
+
+  private async syncRun(options: SyncRunOptions): Promise<SyncResult> {
     const retry = this.retryPolicy(options);
     const client = this.client();
     const pending = (await this.store.mailbox()).pendingWipe;
@@ -238,6 +272,10 @@ export class Volunteer {
   }
 
   async status(): Promise<VolunteerStatus> {
+    return this.unlessErased(() => this.statusNow());
+  }
+
+  private async statusNow(): Promise<VolunteerStatus> {
     const outbox = countOutbox(await loadOutbox(this.store));
     const log: SyncLogRecord = await this.store.syncLog();
     const mailbox = await this.store.mailbox();
