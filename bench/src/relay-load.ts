@@ -47,6 +47,8 @@ export interface LoadResult {
   readonly p99Ms: number;
   readonly bytes: number;
   readonly failures: number;
+  /** CPU time (user + system) the load process used, ms: what the client costs the machine. */
+  readonly clientCpuMs?: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -245,4 +247,5 @@ const result =
       : job.kind === "chunk-runs"
         ? await chunkRuns(job)
         : await tcp(job);
-process.stdout.write(`${JSON.stringify(result)}\n`);
+const cpu = process.cpuUsage();
+process.stdout.write(`${JSON.stringify({ ...result, clientCpuMs: (cpu.user + cpu.system) / 1000 })}\n`);

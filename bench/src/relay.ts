@@ -7,7 +7,7 @@
 // Clients run in a separate process (relay-load.ts): real HTTP/1.1 over loopback, keep-alive,
 // CONCURRENCY requests in flight. Runs alternate relay/baseline; medians are reported.
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +43,42 @@ const CHUNKS_PER_PHOTO = 8;
 /** Run uploads: photos of MAX_CHUNK_RUN chunks, one request each. */
 const RUN_PHOTOS_PER_RUN = 64;
 const TCP_BYTES = 512 * 1024 * 1024;
+/** Envelope submissions per timed run: the same count for the relay and the bare route. */
+const ENVELOPES_PER_RUN = 8000;
+
+/** CPU time (user + system, ms) of another process, from /proc (Linux); 0 elsewhere. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined || pid < 0) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs a load job and measures the CPU the server side used for it: this process (where the
+ * relay or the bare route runs) and, for Redis, the redis-server. Per request, so the figure does
+ * not depend on how busy the machine was.
+ */
+async function measured(job: LoadJob, redisPid?: number): Promise<Measured> {
+  const usage = process.cpuUsage();
+  const redisBefore = processCpuMs(redisPid);
+  const result = await load(job);
+  const used = process.cpuUsage(usage);
+  return {
+    ...result,
+    serverCpuMsPerRequest: (used.user + used.system) / 1000 / result.requests,
+    redisCpuMsPerRequest: (processCpuMs(redisPid) - redisBefore) / result.requests,
+  };
+}
+
+interface Measured extends LoadResult {
+  readonly serverCpuMsPerRequest: number;
+  readonly redisCpuMsPerRequest: number;
+}
 
 async function load(job: LoadJob): Promise<LoadResult> {
   const { stdout } = await run(process.execPath, [LOAD, JSON.stringify(job)], { maxBuffer: 1 << 20 });
@@ -53,8 +89,8 @@ async function load(job: LoadJob): Promise<LoadResult> {
 
 interface EnvelopeRow {
   readonly store: string;
-  readonly relay: LoadResult[];
-  readonly bare: LoadResult[];
+  readonly relay: Measured[];
+  readonly bare: Measured[];
 }
 
 interface PhotoRow {
@@ -70,8 +106,9 @@ const mb = (r: LoadResult) => r.bytes / r.seconds / 1e6;
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-async function benchStore(store: { kind: "sqlite" } | { kind: "redis"; url: string }, count: number) {
-  const name = store.kind === "sqlite" ? "embedded (SQLite, synchronous=FULL)" : "Redis (AOF, appendfsync always)";
+async function benchStore(store: { kind: "sqlite" } | { kind: "redis"; url: string; pid: number }, count: number) {
+  const name =
+    store.kind === "sqlite" ? "embedded (SQLite, WAL fdatasync before answering)" : "Redis (AOF, appendfsync always)";
   const relay = await startBenchRelay(store);
   const bare = await startBareRoute();
   const sink = await startTcpSink();
@@ -91,9 +128,10 @@ async function benchStore(store: { kind: "sqlite" } | { kind: "redis"; url: stri
     await load(envelopeJob(relayUrl, Math.min(500, count)));
     await load(envelopeJob(bareUrl, 1000));
     const envelopes: EnvelopeRow = { store: name, relay: [], bare: [] };
+    const redisPid = store.kind === "redis" ? store.pid : undefined;
     for (let i = 0; i < RUNS; i++) {
-      envelopes.relay.push(await load(envelopeJob(relayUrl, count)));
-      envelopes.bare.push(await load(envelopeJob(bareUrl, count * 4)));
+      envelopes.relay.push(await measured(envelopeJob(relayUrl, count), redisPid));
+      envelopes.bare.push(await measured(envelopeJob(bareUrl, count)));
     }
 
     const photos: PhotoRow = { store: name, relay: [], runs: [], tcp: [] };
@@ -134,8 +172,8 @@ async function benchStore(store: { kind: "sqlite" } | { kind: "redis"; url: stri
 
 function envelopeTable(rows: readonly EnvelopeRow[]): string {
   const lines = [
-    "| store | relay req/s | bare req/s | ratio (goal ≥ 0.6) | relay p99 ms | bare p99 ms | p99 ratio (goal ≤ 2) |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| store | relay req/s | bare req/s | ratio (goal ≥ 0.6) | relay p99 ms | bare p99 ms | p99 ratio (goal ≤ 2) | relay CPU ms/req (+ Redis) | bare CPU ms/req |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const row of rows) {
     const rps = median(row.relay.map((r) => r.perSecond));
@@ -144,8 +182,11 @@ function envelopeTable(rows: readonly EnvelopeRow[]): string {
     const bareP99 = median(row.bare.map((r) => r.p99Ms));
     const ratio = rps / bareRps;
     const p99Ratio = p99 / bareP99;
+    const cpu = median(row.relay.map((r) => r.serverCpuMsPerRequest));
+    const redisCpu = median(row.relay.map((r) => r.redisCpuMsPerRequest));
+    const bareCpu = median(row.bare.map((r) => r.serverCpuMsPerRequest));
     lines.push(
-      `| ${row.store} | ${fmt(rps)} | ${fmt(bareRps)} | ${fmt(ratio, 2)} ${ratio >= 0.6 ? "met" : "NOT met"} | ${fmt(p99, 1)} | ${fmt(bareP99, 1)} | ${fmt(p99Ratio, 1)} ${p99Ratio <= 2 ? "met" : "NOT met"} |`,
+      `| ${row.store} | ${fmt(rps)} | ${fmt(bareRps)} | ${fmt(ratio, 2)} ${ratio >= 0.6 ? "met" : "NOT met"} | ${fmt(p99, 1)} | ${fmt(bareP99, 1)} | ${fmt(p99Ratio, 1)} ${p99Ratio <= 2 ? "met" : "NOT met"} | ${fmt(cpu, 3)}${redisCpu > 0 ? ` (+ ${fmt(redisCpu, 3)})` : ""} | ${fmt(bareCpu, 3)} |`,
     );
   }
   return lines.join("\n");
@@ -182,8 +223,8 @@ export async function runAndWriteRelayBench(): Promise<string> {
   const disk = () => ({ small: durableWriteMBps(64 * 1024, 16 << 20), large: durableWriteMBps(1 << 20, 64 << 20) });
   const diskBefore = disk();
   try {
-    results.push(await benchStore({ kind: "sqlite" }, 1500));
-    results.push(await benchStore({ kind: "redis", url: redis.url }, 4000));
+    results.push(await benchStore({ kind: "sqlite" }, ENVELOPES_PER_RUN));
+    results.push(await benchStore({ kind: "redis", url: redis.url, pid: redis.pid }, ENVELOPES_PER_RUN));
   } finally {
     await redis.stop();
   }
@@ -194,11 +235,11 @@ export async function runAndWriteRelayBench(): Promise<string> {
     "",
     `Node ${process.version}, ${cpus().length} × ${cpu}, load average ${loadavg()[0]?.toFixed(2)} at the end.`,
     `Clients: a separate process, HTTP/1.1 keep-alive over loopback, ${CONCURRENCY} requests in flight, ${VOLUNTEERS} volunteer sessions round-robin.`,
-    `Medians of ${RUNS} runs, relay and baseline alternating. Generated by \`node bench/dist/relay.js\`.`,
+    `Medians of ${RUNS} runs, relay and baseline alternating, ${fmt(ENVELOPES_PER_RUN)} envelopes per run for each. Generated by \`node bench/dist/relay.js\`.`,
     "",
     `## Envelope submissions (${envelopeLength(0, 1)} bytes, bucket 0, one recipient)`,
     "",
-    "Relay: `POST /v1/campaigns/:id/envelopes` with session auth (sealed token opened, volunteer's revocation status read from the store, remembered per relay node for at most 1 s; rate limit in memory), header check, durable idempotent store and fan-out (SQLite: group commit). Bare: a fastify route that parses the octet-stream body, validates the path with zod, reads the header and answers 202.",
+    "Relay: `POST /v1/campaigns/:id/envelopes` with session auth (sealed token opened, or remembered per relay node once it opened; volunteer's revocation status read from the store, remembered per relay node for at most 1 s; rate limit in memory), header check, durable idempotent store and fan-out (SQLite: group commit, WAL synced off the event loop). Bare: a fastify route that parses the octet-stream body, validates the path with zod, reads the header and answers 202. CPU ms/req: CPU time (user + system) of the process serving the requests (relay or bare route) per request, and of redis-server for the Redis rows; the clients' CPU is not in it, and it does not depend on how busy the machine was.",
     "",
     envelopeTable(results.map((r) => r.envelopes)),
     "",
