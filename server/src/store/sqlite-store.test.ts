@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -90,6 +91,26 @@ describe("SqliteStore durability", { timeout: 30_000 }, () => {
     assert.equal(item.messageId, "m-killed");
     assert.deepEqual(item.envelope, new Uint8Array([4, 5, 6]));
     await store.close();
+  });
+
+  it("syncs SQLite's own WAL when the database file is a symlink to another folder (no WAL of its own beside the link)", async () => {
+    const root = await tempDir();
+    const dataDir = join(root, "data");
+    const elsewhere = join(root, "big-disk");
+    await mkdir(dataDir, { recursive: true });
+    await mkdir(elsewhere);
+    await symlink(join(elsewhere, "relay.db"), join(dataDir, "relay.sqlite"));
+    const store = await SqliteStore.open({ dataDir });
+    await store.createCampaign(record);
+    assert.deepEqual(await store.submitEnvelope("camp", "m1", new Uint8Array([7]), 1), { status: "accepted" });
+    // SQLite writes its WAL beside the link's target; a WAL file beside the link would be one
+    // the store syncs and SQLite never writes.
+    assert.equal(existsSync(join(elsewhere, "relay.db-wal")), true);
+    assert.equal(existsSync(join(dataDir, "relay.sqlite-wal")), false);
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    assert.equal((await reopened.readInbox("camp", "dev-a", 10)).length, 1);
+    await reopened.close();
   });
 
   it("after an injected write failure rejects, reports unhealthy, and recovers on reopen", async () => {

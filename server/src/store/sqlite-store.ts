@@ -14,8 +14,20 @@
 // writes it may have lost.
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { chmodSync, closeSync, constants, fdatasync, fsyncSync, mkdirSync, openSync } from "node:fs";
-import { join } from "node:path";
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  fdatasync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  statSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type {
   BucketDraw,
@@ -286,12 +298,18 @@ export class SqliteStore implements Store {
   }
 
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
+    const created = !existsSync(options.dataDir);
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     chmodSync(options.dataDir, 0o700);
+    // A new data folder's own directory entry is durable before anything in it is acknowledged.
+    if (created) syncDirectory(dirname(options.dataDir));
     const file = join(options.dataDir, options.fileName ?? "relay.sqlite");
     const db = new Database(file);
     try {
-      db.pragma("journal_mode = WAL");
+      // SQLite answers with the mode it is in: the old one if it could not switch. Without WAL
+      // the store's own WAL sync would sync nothing, and synchronous = NORMAL would lose commits.
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (mode !== "wal") throw new Error(`SQLite refused WAL mode for ${file} (journal mode: ${String(mode)})`);
       // Commits do not sync; the store syncs the WAL itself, off the event loop (see the top).
       db.pragma("synchronous = NORMAL");
       db.pragma("foreign_keys = ON");
@@ -313,20 +331,23 @@ export class SqliteStore implements Store {
       db.close();
       throw error;
     }
-    let walFd: number;
+    let walFd: number | undefined;
     try {
-      // The WAL exists while the connection is open (journal_mode = WAL created it); SQLite keeps
-      // it (restarting it in place, never deleting it) until the last connection closes.
-      walFd = openSync(`${file}-wal`, constants.O_RDWR | constants.O_CREAT, 0o600);
+      // The WAL exists while the connection is open (journal_mode = WAL and the migration created
+      // it); SQLite keeps it (restarting it in place, never deleting it) until the last connection
+      // closes. SQLite puts it beside the database's REAL path (a symlinked database file has its
+      // WAL beside the link's target): open exactly that file, never create one, and check it is
+      // the same file, or every acknowledgement would rest on syncing a file SQLite never writes.
+      const wal = `${realpathSync(file)}-wal`;
+      walFd = openSync(wal, constants.O_RDWR);
+      const opened = fstatSync(walFd);
+      const named = statSync(wal);
+      if (opened.dev !== named.dev || opened.ino !== named.ino) throw new Error(`${wal} changed while it was opened`);
       fsyncSync(walFd);
       // The WAL's directory entry is durable too before anything is acknowledged.
-      const dirFd = openSync(options.dataDir, constants.O_RDONLY);
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      syncDirectory(dirname(wal));
     } catch (error) {
+      if (walFd !== undefined) closeSync(walFd);
       db.close();
       throw error;
     }
@@ -555,7 +576,11 @@ export class SqliteStore implements Store {
     this.#closed = true;
     this.#events.removeAllListeners();
     closeSync(this.#walFd);
-    this.#db.close();
+    // After a failed WAL sync the connection is NOT closed: closing runs a checkpoint, which
+    // copies WAL frames into the database without re-reading their checksums, and after a write
+    // error the kernel may have dropped those pages. The next start recovers from the WAL, which
+    // checks every frame. (The handle goes with the process; a poisoned store is not reused.)
+    if (this.#failure === undefined) this.#db.close();
   }
 
   // --- campaigns and rosters
@@ -1175,4 +1200,13 @@ export function mergeBuckets(
     }
   }
   return { write: write.filter((w) => result.has(w.bucket)), remove: [...remove], kept: [...result.values()] };
+}
+
+function syncDirectory(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
