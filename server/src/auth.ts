@@ -74,7 +74,8 @@ function openToken(token: string, keys: RelayKeys): SessionClaims | undefined {
     const oldest = opened.keys().next();
     if (oldest.done !== true) opened.delete(oldest.value);
   }
-  opened.set(token, claims);
+  // Shared by every request that presents this token: frozen, so none can change another's claims.
+  opened.set(token, Object.freeze(claims));
   return claims;
 }
 
