@@ -157,6 +157,9 @@ export class NodeStorage implements DeviceStorage {
     const content = `${process.pid} ${token}\n`;
     let delay = 1;
     for (;;) {
+      // Known as held before the file exists: another instance in this process that reads it
+      // must never take it for an earlier process's.
+      heldTokens.add(token);
       try {
         const handle = await open(path, "wx", 0o600);
         try {
@@ -164,9 +167,9 @@ export class NodeStorage implements DeviceStorage {
         } finally {
           await handle.close();
         }
-        heldTokens.add(token);
         return { token, content };
       } catch (error) {
+        heldTokens.delete(token);
         if (!isAlreadyThere(error)) throw error;
       }
       const holder = await readLock(path);
@@ -179,9 +182,13 @@ export class NodeStorage implements DeviceStorage {
   }
 
   private async releaseLock(held: { token: string; content: string }): Promise<void> {
-    heldTokens.delete(held.token);
     const path = join(this.dir, LOCK_FILE);
-    if ((await readLock(path))?.content === held.content) await rm(path, { force: true });
+    try {
+      if ((await readLock(path))?.content === held.content) await rm(path, { force: true });
+    } finally {
+      // Only once the file is gone: until then this process's other instances see it as live.
+      heldTokens.delete(held.token);
+    }
   }
 
   private async syncDir(): Promise<void> {
