@@ -4,10 +4,11 @@
 // WriteFaultInjector; SIGUSR2 makes the store's next write transaction fail like an fsync error.
 // The store then refuses everything (STORE_UNAVAILABLE, /readyz 503) until the process restarts.
 // GET /fault-test/status answers {"fired", "acceptedAfterFailure"}: how many POST/PUT requests that
-// arrived after the failed write were answered 2xx — an acknowledgement that must never happen.
+// arrived after the failed write were answered 2xx — an acknowledgement that must never happen
+// (the stateless auth challenge, which stores nothing, aside).
 // `testigo relay` does not expose the injector, hence this entry point for the fault tests only.
 import { parseArgs } from "node:util";
-import { initSodium } from "@testigo/protocol";
+import { API, initSodium } from "@testigo/protocol";
 import { appConfig, buildApp, createLogger } from "@testigo/server";
 import { SqliteStore, WriteFaultInjector } from "@testigo/server/testing";
 import { FAULT_STATUS_PATH, type FaultStatus } from "./fault-status.js";
@@ -44,7 +45,10 @@ app.addHook("onRequest", async (request) => {
   if (faults.fired) afterFailure.add(request);
 });
 app.addHook("onResponse", async (request, reply) => {
-  const write = request.method === "POST" || request.method === "PUT";
+  // Issuing an auth challenge stores nothing (challenges are stateless, sealed by the relay): its
+  // 200 acknowledges no data, so it is not counted. Every other POST/PUT writes to the store.
+  const write =
+    (request.method === "POST" || request.method === "PUT") && request.routeOptions.url !== API.challenge.path;
   if (write && afterFailure.has(request) && reply.statusCode >= 200 && reply.statusCode < 300) acceptedAfterFailure++;
 });
 app.get(FAULT_STATUS_PATH, async (): Promise<FaultStatus> => ({ fired: faults.fired, acceptedAfterFailure }));
