@@ -51,7 +51,9 @@ describe("ProfileStore", () => {
 
   it("refuses a record that was altered or moved from another name", async () => {
     const storage = new MemoryStorage();
-    const store = new ProfileStore(storage, randomBytes(32), randomBytes(16));
+    const dataKey = randomBytes(32);
+    const profileId = randomBytes(16);
+    const store = new ProfileStore(storage, dataKey, profileId);
     await store.put("a", new Uint8Array([1, 2, 3]));
     const [fileA] = await storage.list("");
     await store.put("b", new Uint8Array([4, 5, 6]));
@@ -63,9 +65,15 @@ describe("ProfileStore", () => {
     flipped[30] = (flipped[30] ?? 0) ^ 1;
     await storage.write(fileA as string, flipped);
     await assert.rejects(store.get("a"), CorruptRecord);
-    // list() cannot tell an altered file from another profile's: it skips it. ("a" is listed once:
-    // its copy in b's file still opens as record "a".)
-    assert.deepEqual(await store.list(""), ["a"]);
+    // A reader that has not seen the files: list() cannot tell an altered file from another
+    // profile's and skips it. ("a" is listed once: its copy in b's file still opens as record "a".)
+    const reader = new ProfileStore(storage, dataKey, profileId);
+    assert.deepEqual(await reader.list(""), ["a"]);
+    // The writer remembers which record each of its files holds (list decrypts a file once), so
+    // it lists both names; reading either is still refused.
+    assert.deepEqual(await store.list(""), ["a", "b"]);
+    await assert.rejects(store.get("a"), CorruptRecord);
+    await assert.rejects(store.get("b"), CorruptRecord);
   });
 
   it("a different data key reads nothing", async () => {

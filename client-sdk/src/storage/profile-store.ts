@@ -40,6 +40,14 @@ export class ProfileStore {
   private readonly ad: Uint8Array;
   private readonly recordKey: Uint8Array;
   private readonly nameKey: Uint8Array;
+  /**
+   * File name → record name, for files this profile wrote or already opened. A file's name is a
+   * keyed hash of its record's name, so the pair never changes: `list` decrypts a file once, not
+   * at every call (a coordinator device lists its records at every fetch, thousands of them).
+   * Files of other profiles are not remembered (they are tried again: a damaged file of this
+   * profile that another process rewrites is then found).
+   */
+  private readonly names: Map<string, string> = new Map();
 
   constructor(
     readonly storage: DeviceStorage,
@@ -58,7 +66,13 @@ export class ProfileStore {
    */
   on(storage: DeviceStorage): ProfileStore {
     const copy = Object.create(ProfileStore.prototype) as ProfileStore;
-    return Object.assign(copy, { storage, ad: this.ad, recordKey: this.recordKey, nameKey: this.nameKey });
+    return Object.assign(copy, {
+      storage,
+      ad: this.ad,
+      recordKey: this.recordKey,
+      nameKey: this.nameKey,
+      names: this.names,
+    });
   }
 
   /** The file that holds record `name` of this profile (whether or not it exists). */
@@ -83,7 +97,9 @@ export class ProfileStore {
       nonce,
       this.recordKey,
     );
-    await this.storage.write(this.fileName(name), concatBytes(nonce, sealed));
+    const file = this.fileName(name);
+    await this.storage.write(file, concatBytes(nonce, sealed));
+    this.names.set(file, name);
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
@@ -104,19 +120,25 @@ export class ProfileStore {
   }
 
   async delete(name: string): Promise<void> {
-    await this.storage.delete(this.fileName(name));
+    const file = this.fileName(name);
+    await this.storage.delete(file);
+    this.names.delete(file);
   }
 
   /**
-   * Names of this profile's records that start with `prefix`, sorted. Decrypts every record file;
-   * files that do not open under this profile's key (another profile's) are skipped. `get` still
-   * refuses a damaged file of its own.
+   * Names of this profile's records that start with `prefix`, sorted. Decrypts every record file
+   * it has not seen yet; files that do not open under this profile's key (another profile's) are
+   * skipped. `get` still refuses a damaged file of its own.
    */
   async list(prefix: string): Promise<string[]> {
     const names: string[] = [];
     for (const file of await this.storage.list(RECORD_FILE_PREFIX)) {
-      const record = await this.openFile(file);
-      if (record?.name.startsWith(prefix) === true) names.push(record.name);
+      let name = this.names.get(file);
+      if (name === undefined) {
+        name = (await this.openFile(file))?.name;
+        if (name !== undefined) this.names.set(file, name);
+      }
+      if (name?.startsWith(prefix) === true) names.push(name);
     }
     return names.sort();
   }
@@ -126,6 +148,7 @@ export class ProfileStore {
     for (const file of await this.storage.list(RECORD_FILE_PREFIX)) {
       if ((await this.openFile(file)) !== undefined) await this.storage.delete(file);
     }
+    this.names.clear();
   }
 
   /** Deletes every record file that is NOT this profile's (the duress path's erase of the other profile). */
