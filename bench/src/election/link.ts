@@ -1,8 +1,9 @@
 // A simulated phone's network link, as the SDK's pluggable HTTP transport:
 //  - DNS round robin: requests for the campaign's relay URL go to the node this phone resolved;
-//  - a link that drops: when armed, the next photo-chunk upload is cut mid-body (a real HTTP
-//    request that sends half its bytes, then the socket is destroyed), and the link then stays
-//    down for `outageMs` (every request fails at once), as when a phone loses coverage.
+//  - a link that drops: when armed, a photo upload request (one chunk, or a run of up to 16 chunks:
+//    the SDK sends runs) is cut mid-body (a real HTTP request that sends half its bytes, then the
+//    socket is destroyed), and the link then stays down for `outageMs` (every request fails at
+//    once), as when a phone loses coverage.
 // Requests otherwise go through the SDK's default transport (fetchTransport).
 import { request as httpRequest } from "node:http";
 import { performance } from "node:perf_hooks";
@@ -12,7 +13,7 @@ import { fetchTransport } from "@testigo/client-sdk";
 export type HttpTransport = NonNullable<volunteer.VolunteerOptions["transport"]>;
 type HttpRequest = Parameters<HttpTransport>[0];
 
-const CHUNK_PUT = /\/photos\/[^/]+\/chunks\/\d+$/;
+const CHUNK_PUT = /\/photos\/[^/]+\/(chunks|chunk-runs)\/\d+$/;
 
 export class LinkDown extends Error {
   override readonly name = "LinkDown";
@@ -36,7 +37,7 @@ function cutMidBody(req: HttpRequest): Promise<void> {
 
 export class Link {
   private downUntil = 0;
-  /** Chunk uploads still to let through before the cut; -1: no cut armed. */
+  /** Photo upload requests still to let through before the cut; -1: no cut armed. */
   private cutAfter = -1;
   cuts = 0;
   /** Requests answered, and the time they took in total (ms). */
@@ -49,9 +50,9 @@ export class Link {
     private readonly outageMs: number,
   ) {}
 
-  /** The chunk upload after the next `afterChunks` ones is cut mid-body. */
-  armCut(afterChunks: number): void {
-    this.cutAfter = afterChunks;
+  /** The photo upload request after the next `afterRequests` ones is cut mid-body. */
+  armCut(afterRequests: number): void {
+    this.cutAfter = afterRequests;
   }
 
   readonly transport: HttpTransport = async (req) => {

@@ -7,7 +7,7 @@
 // resumes where the relay says it stopped.
 import { readFileSync } from "node:fs";
 import { MemoryStorage, MIN_KDF_LIMITS, volunteer } from "@testigo/client-sdk";
-import { initSodium, photoChunkCount, REPORT_KIND } from "@testigo/protocol";
+import { initSodium, MAX_CHUNK_RUN, photoChunkCount, REPORT_KIND } from "@testigo/protocol";
 import { Link } from "./link.js";
 import {
   type Accepted,
@@ -173,9 +173,11 @@ async function nightOf(device: Device): Promise<void> {
       photoBytes = photo.length;
       if (device.random() < job.dropFraction) {
         dropped = true;
-        // Cut while uploading chunk k (1 ≤ k < count): k chunks are on the relay already.
-        const count = photoChunkCount(photo.length);
-        device.link.armCut(count < 2 ? 0 : 1 + Math.floor(device.random() * (count - 1)));
+        // Cut while sending upload request k of the photo's runs (up to MAX_CHUNK_RUN chunks each):
+        // the k runs before it are on the relay already, the cut one is refused whole, and the
+        // resumed sync sends what the relay says it lacks.
+        const requests = Math.ceil(photoChunkCount(photo.length) / MAX_CHUNK_RUN);
+        device.link.armCut(Math.floor(device.random() * requests));
       }
       queued = await device.v.acta({ table: device.table, text: "acta impresa", photos: [photo] });
     } else if (k % 2 === 0) {
