@@ -187,33 +187,6 @@ redis.call('ZADD', B .. ':ph', ARGV[3], ARGV[1])
 return 'created'
 `);
 
-export const PUT_PHOTO_CHUNK = script(`
-local pm = B .. ':pm:' .. ARGV[1]
-local pc = B .. ':pc:' .. ARGV[1]
-local meta = redis.call('HMGET', pm, 'n', 'st')
-if not meta[1] then return {'unknown-photo', 0} end
-local n = tonumber(meta[1])
-local idx = tonumber(ARGV[2])
-if not idx or idx < 0 or idx >= n or idx % 1 ~= 0 then return {'conflict', 0} end
--- Delivered and deleted: a late retry cannot be checked any more, and must not re-deliver.
-if meta[2] == '2' then return {'duplicate', 1} end
-local cur = redis.call('HGET', pc, ARGV[2])
-if cur then
-  if cur == ARGV[3] then
-    if meta[2] == '1' then return {'duplicate', 1} end
-    return {'duplicate', 0}
-  end
-  return {'conflict', 0}
-end
-redis.call('HSET', pc, ARGV[2], ARGV[3])
-if redis.call('HINCRBY', pm, 'got', 1) == n then
-  local id = append('p', ARGV[1], ARGV[4], meta[1], ARGV[5], ARGV[6])
-  redis.call('HSET', pm, 'st', '1', 'sid', id)
-  return {'stored', 1}
-end
-return {'stored', 0}
-`);
-
 // A run of consecutive chunks (ARGV: photo id, first index, now, channel, campaign id, then the
 // chunks): every check first (range, held chunks byte for byte), then every write, so a refused
 // run writes nothing; one script, so one AOF write (and fsync, with appendfsync always).

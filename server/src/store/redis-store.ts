@@ -45,7 +45,6 @@ import {
   MERGE_BUCKETS,
   PUT_EPOCH_KEYS,
   PUT_MAILBOX,
-  PUT_PHOTO_CHUNK,
   PUT_PHOTO_CHUNKS,
   READ_INBOX,
   READ_MAILBOX,
@@ -54,19 +53,20 @@ import {
   SUBMIT_ENVELOPE,
   UPDATE_ROSTER,
 } from "./redis-scripts.js";
-import type {
-  BucketDraw,
-  CampaignRecord,
-  ChunkResult,
-  ChunkRunResult,
-  InboxItem,
-  InboxListener,
-  MailboxItem,
-  RedeemResult,
-  Store,
-  StoredBucket,
-  SubmitResult,
-  VolunteerRecord,
+import {
+  type BucketDraw,
+  type CampaignRecord,
+  type ChunkResult,
+  type ChunkRunResult,
+  type InboxItem,
+  type InboxListener,
+  type MailboxItem,
+  type RedeemResult,
+  type Store,
+  type StoredBucket,
+  type SubmitResult,
+  singleChunkResult,
+  type VolunteerRecord,
 } from "./store.js";
 import { StoreUnavailable, UnknownCampaign } from "./store-errors.js";
 
@@ -498,20 +498,7 @@ export class RedisStore implements Store {
     chunk: Uint8Array,
     now: number,
   ): Promise<ChunkResult> {
-    const [status, complete] = list(
-      await this.#eval(PUT_PHOTO_CHUNK, this.#base(campaignId), [
-        photoId,
-        Number.isInteger(index) ? index : -1,
-        Buffer.from(chunk),
-        now,
-        this.#channel,
-        campaignId,
-      ]),
-    );
-    const code = text(status);
-    if (code === "stored" || code === "duplicate") return { status: code, complete: complete === 1 };
-    if (code === "conflict" || code === "unknown-photo") return { status: code };
-    throw new StoreUnavailable("redis: unexpected reply");
+    return singleChunkResult(await this.putPhotoChunks(campaignId, photoId, index, [chunk], now));
   }
 
   async putPhotoChunks(

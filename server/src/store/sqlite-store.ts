@@ -29,19 +29,20 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import type {
-  BucketDraw,
-  CampaignRecord,
-  ChunkResult,
-  ChunkRunResult,
-  InboxItem,
-  InboxListener,
-  MailboxItem,
-  RedeemResult,
-  Store,
-  StoredBucket,
-  SubmitResult,
-  VolunteerRecord,
+import {
+  type BucketDraw,
+  type CampaignRecord,
+  type ChunkResult,
+  type ChunkRunResult,
+  type InboxItem,
+  type InboxListener,
+  type MailboxItem,
+  type RedeemResult,
+  type Store,
+  type StoredBucket,
+  type SubmitResult,
+  singleChunkResult,
+  type VolunteerRecord,
 } from "./store.js";
 import { StoreUnavailable, UnknownCampaign } from "./store-errors.js";
 
@@ -834,41 +835,7 @@ export class SqliteStore implements Store {
     chunk: Uint8Array,
     now: number,
   ): Promise<ChunkResult> {
-    const result = await this.#write((): ChunkResult => {
-      const photo = this.#sql(
-        "SELECT chunk_count, received_chunks, state FROM photos WHERE campaign_id = ? AND photo_id = ?",
-      ).get(campaignId, photoId) as { chunk_count: number; received_chunks: number; state: number } | undefined;
-      if (photo === undefined) return { status: "unknown-photo" };
-      if (!Number.isInteger(index) || index < 0 || index >= photo.chunk_count) return { status: "conflict" };
-      // Delivered and deleted: a late retry cannot be checked any more, and must not re-deliver.
-      if (photo.state === 2) return { status: "duplicate", complete: true };
-      const existing = this.#sql(
-        "SELECT data FROM photo_chunks WHERE campaign_id = ? AND photo_id = ? AND chunk_index = ?",
-      ).get(campaignId, photoId, index) as { data: Buffer } | undefined;
-      if (existing !== undefined) {
-        return existing.data.equals(chunk)
-          ? { status: "duplicate", complete: photo.state === 1 }
-          : { status: "conflict" };
-      }
-      this.#sql("INSERT INTO photo_chunks (campaign_id, photo_id, chunk_index, data) VALUES (?, ?, ?, ?)").run(
-        campaignId,
-        photoId,
-        index,
-        chunk,
-      );
-      const received = photo.received_chunks + 1;
-      const complete = received === photo.chunk_count;
-      this.#sql("UPDATE photos SET received_chunks = ?, state = ? WHERE campaign_id = ? AND photo_id = ?").run(
-        received,
-        complete ? 1 : 0,
-        campaignId,
-        photoId,
-      );
-      if (complete) this.#append(campaignId, "photo", photoId, null, photo.chunk_count, now);
-      return { status: "stored", complete };
-    });
-    if (result.status === "stored" && result.complete) this.#notify(campaignId);
-    return result;
+    return singleChunkResult(await this.putPhotoChunks(campaignId, photoId, index, [chunk], now));
   }
 
   async putPhotoChunks(

@@ -87,6 +87,12 @@ export type ChunkRunResult =
   | { readonly status: "conflict" }
   | { readonly status: "unknown-photo" };
 
+/** A one-chunk run's result as putPhotoChunk answers it (both stores store one chunk as a run of one). */
+export function singleChunkResult(run: ChunkRunResult): ChunkResult {
+  if (run.status !== "stored") return run;
+  return { status: run.stored > 0 ? "stored" : "duplicate", complete: run.complete };
+}
+
 /** What one relay node drew from a rate-limit bucket since its previous merge. */
 export interface BucketDraw {
   /** Keyed hash of the bucket's name: never a pseudonym, device id or token. */
