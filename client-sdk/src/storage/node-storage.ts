@@ -64,6 +64,13 @@ export class NodeStorage implements DeviceStorage {
 
   async write(name: string, data: Uint8Array): Promise<void> {
     assertStorageName(name);
+    const temp = await this.writeTemporary(name, data);
+    await rename(temp, join(this.dir, name));
+    await this.syncDir();
+  }
+
+  /** `data` in a new fsynced temporary file beside `name`, to be renamed over it; its path. */
+  private async writeTemporary(name: string, data: Uint8Array): Promise<string> {
     const temp = join(this.dir, `${name}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`);
     const handle = await open(temp, "w", 0o600);
     try {
@@ -72,8 +79,7 @@ export class NodeStorage implements DeviceStorage {
     } finally {
       await handle.close();
     }
-    await rename(temp, join(this.dir, name));
-    await this.syncDir();
+    return temp;
   }
 
   async delete(name: string): Promise<void> {
@@ -116,17 +122,7 @@ export class NodeStorage implements DeviceStorage {
     for (const { name } of writes) assertStorageName(name);
     for (const name of deletes) assertStorageName(name);
     const temps = await Promise.all(
-      writes.map(async ({ name, data }) => {
-        const temp = join(this.dir, `${name}.${randomBytes(6).toString("hex")}${TEMP_SUFFIX}`);
-        const handle = await open(temp, "w", 0o600);
-        try {
-          await handle.writeFile(data);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        return { temp, name };
-      }),
+      writes.map(async ({ name, data }) => ({ temp: await this.writeTemporary(name, data), name })),
     );
     for (const { temp, name } of temps) await rename(temp, join(this.dir, name));
     await Promise.all(deletes.map((name) => rm(join(this.dir, name), { force: true })));
