@@ -21,32 +21,10 @@ import type { FastifyInstance } from "fastify";
 import { requireSession } from "../auth.js";
 import type { RelayContext } from "../context.js";
 import { errors, RelayError } from "../errors.js";
-import type { ChunkResult } from "../store/store.js";
 import { coarsen, MINUTE_MS } from "../time.js";
 import { bodyBytes, parseOr400 } from "../validate.js";
 
 const CHUNK_CONFLICT = "this chunk index is out of range or holds different bytes; re-declare the photo under a new id";
-
-/** Counts a stored or duplicate chunk; throws the wire error of a refused one. */
-function chunkStored(ctx: RelayContext, result: ChunkResult): boolean {
-  switch (result.status) {
-    case "stored":
-      ctx.metrics.count("photo_chunks_stored");
-      if (result.complete) ctx.metrics.count("photos_completed");
-      return result.complete;
-    case "duplicate":
-      ctx.metrics.count("photo_chunks_duplicate");
-      return result.complete;
-    case "conflict":
-      throw new RelayError("CONFLICT", CHUNK_CONFLICT);
-    case "unknown-photo":
-      throw errors.notFound("photo (declare it first with PUT .../photos/:photoId)");
-    default: {
-      const never: never = result;
-      throw new Error(`unexpected chunk result ${JSON.stringify(never)}`);
-    }
-  }
-}
 
 /**
  * Stores a run of consecutive chunks with ONE store call: the store checks the run's range and
@@ -120,14 +98,11 @@ export function registerPhotoRoutes(app: FastifyInstance, ctx: RelayContext): vo
       if (chunk.length !== PHOTO_CHUNK_CIPHERTEXT_BYTES) {
         throw errors.malformed(`a photo chunk must be exactly ${PHOTO_CHUNK_CIPHERTEXT_BYTES} bytes`);
       }
-      const result = await ctx.store.putPhotoChunk(
-        campaignId,
-        photoId,
-        index,
-        new Uint8Array(chunk),
-        coarsen(ctx.clock(), MINUTE_MS),
-      );
-      return { status: "stored", complete: chunkStored(ctx, result) };
+      // One chunk is a run of one: the same checks, the same single durable write.
+      return {
+        status: "stored",
+        complete: await putRun(ctx, { campaignId, photoId, first: index }, [new Uint8Array(chunk)]),
+      };
     },
   });
 
