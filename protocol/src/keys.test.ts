@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import fc from "fast-check";
-import { fromBase64url, fromHex, toBase64url } from "./bytes.js";
+import { fromBase64url, fromHex, randomBytes, toBase64url } from "./bytes.js";
 import { DOMAIN } from "./domain.js";
 import {
   campaignIdFromRootKey,
@@ -18,6 +18,21 @@ import { initSodium } from "./sodium.js";
 
 before(async () => {
   await initSodium();
+});
+
+describe("randomBytes", () => {
+  it("fills every byte, past one getRandomValues call (64 KiB), and never repeats itself", () => {
+    assert.equal(randomBytes(0).length, 0);
+    const big = randomBytes(65_536 * 2 + 100);
+    assert.equal(big.length, 65_536 * 2 + 100);
+    // Each 4 KiB slice holds some non-zero byte (all zeros: probability 2^-32768).
+    for (let offset = 0; offset < big.length; offset += 4096) {
+      assert.ok(big.subarray(offset, offset + 4096).some((byte) => byte !== 0), `slice at ${offset} is all zeros`);
+    }
+    assert.notDeepEqual(randomBytes(32), randomBytes(32));
+    assert.throws(() => randomBytes(-1));
+    assert.throws(() => randomBytes(1.5));
+  });
 });
 
 describe("base64url", () => {
