@@ -27,7 +27,10 @@ describe("randomBytes", () => {
     assert.equal(big.length, 65_536 * 2 + 100);
     // Each 4 KiB slice holds some non-zero byte (all zeros: probability 2^-32768).
     for (let offset = 0; offset < big.length; offset += 4096) {
-      assert.ok(big.subarray(offset, offset + 4096).some((byte) => byte !== 0), `slice at ${offset} is all zeros`);
+      assert.ok(
+        big.subarray(offset, offset + 4096).some((byte) => byte !== 0),
+        `slice at ${offset} is all zeros`,
+      );
     }
     assert.notDeepEqual(randomBytes(32), randomBytes(32));
     assert.throws(() => randomBytes(-1));
