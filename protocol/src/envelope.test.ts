@@ -4,7 +4,7 @@ import { before, describe, it } from "node:test";
 import fc from "fast-check";
 import { concatBytes, fromHex, toBase64url, toHex, u32be, utf8 } from "./bytes.js";
 import { DOMAIN } from "./domain.js";
-import { INNER_FRAMING_BYTES, openEnvelope, sealEnvelope } from "./envelope.js";
+import { envelopeBucketOf, INNER_FRAMING_BYTES, openEnvelope, sealEnvelope } from "./envelope.js";
 import { encodeEnvelopeHeader, envelopeLength, readEnvelopeHeader } from "./envelope-header.js";
 import { DecryptionFailed, Malformed, TextRejected } from "./errors.js";
 import { encodeWrappedKey, wrapKey } from "./key-wrap.js";
@@ -250,6 +250,7 @@ describe("sealEnvelope / openEnvelope", () => {
             assert.equal(messageId, message.messageId);
             const header = readEnvelopeHeader(envelope);
             assert.equal(envelope.length, envelopeLength(header.bucket, count));
+            assert.equal(envelopeBucketOf(message), header.bucket);
             for (const recipient of recipients) {
               const opened = openEnvelope(envelope, {
                 campaignId: campaignA(),

@@ -60,6 +60,14 @@ export interface SealedEnvelope {
   readonly messageId: string;
 }
 
+/**
+ * The size bucket an envelope carrying `message` falls in (what the relay and the network see of
+ * it): a decoy's cover acta is built to land in the bucket of the acta it stands for.
+ */
+export function envelopeBucketOf(message: InnerMessage): number {
+  return bucketFor(INNER_FRAMING_BYTES + utf8(JSON.stringify(message)).length);
+}
+
 /** The inner signed bytes: header(35) || json. */
 function signedBytes(header: Uint8Array, json: Uint8Array): Uint8Array {
   return concatBytes(header, json);

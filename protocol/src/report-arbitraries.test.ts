@@ -39,6 +39,11 @@ const photo = fc
   })
   .map((ref) => ({ ...ref, chunkCount: photoChunkCount(ref.size) }));
 
+/** A decoy's cover marker (duress-and-wipe.md §2.4), present or absent (undefined drops out through JSON). */
+function cover(): fc.Arbitrary<true | undefined> {
+  return fc.constantFrom(true as const, undefined);
+}
+
 function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
   switch (kind) {
     case REPORT_KIND.acta:
@@ -49,6 +54,7 @@ function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
             noNullPrototype: true,
           }),
           photos: fc.array(photo, { maxLength: MAX_PHOTOS_PER_ACTA }),
+          cover: cover(),
         })
         .filter((a) => a.photos.length > 0 || Object.keys(a.tallies).length > 0);
     case REPORT_KIND.enrolled:
@@ -64,8 +70,9 @@ function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
     case REPORT_KIND.securityNotice:
       return fc.record({ reason: fc.constantFrom(...SECURITY_NOTICE_REASONS) });
     case REPORT_KIND.status:
-    case REPORT_KIND.duress:
     case REPORT_KIND.checkin:
+      return fc.record({ cover: cover() });
+    case REPORT_KIND.duress:
       return fc.constant({});
     default: {
       const unreachable: never = kind;
@@ -106,6 +113,9 @@ export function maximalShortMessage(kind: ReportKind, campaignId: string, messag
       duressProof: toBase64url(new Uint8Array(64).fill(0xff)),
       text: "",
     },
+    // A decoy's cover items carry the marker (duress-and-wipe.md §2.4): they must still fit bucket 0.
+    [REPORT_KIND.status]: { cover: true },
+    [REPORT_KIND.checkin]: { cover: true },
     [REPORT_KIND.wipeAck]: { counter: Number.MAX_SAFE_INTEGER },
     [REPORT_KIND.securityNotice]: { reason: "replayed-control" },
   };

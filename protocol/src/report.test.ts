@@ -291,3 +291,23 @@ describe("typed fields: TEXT_REJECTED with a reason, before the schema", () => {
     assert.throws(() => checkInnerMessage(null as unknown as InnerMessage), Malformed);
   });
 });
+
+// A decoy's cover items (duress-and-wipe.md §2.4) carry `cover: true` inside the sealed message.
+describe("the cover marker", () => {
+  it("is `true` or absent, on status, check-in and acta reports only", () => {
+    const base = maximalShortMessage(REPORT_KIND.status, campaignId, messageId);
+    for (const kind of [REPORT_KIND.status, REPORT_KIND.checkin]) {
+      assert.equal(innerMessage.safeParse({ ...base, kind, cover: true }).success, true, kind);
+      for (const wrong of [false, 1, "true", null]) {
+        assert.equal(innerMessage.safeParse({ ...base, kind, cover: wrong }).success, false, `${kind} ${wrong}`);
+      }
+    }
+    for (const kind of SHORT_KINDS.filter((k) => k !== REPORT_KIND.status && k !== REPORT_KIND.checkin)) {
+      const message = maximalShortMessage(kind, campaignId, messageId);
+      assert.equal(innerMessage.safeParse({ ...message, cover: true }).success, false, kind);
+    }
+    const acta = { ...base, kind: REPORT_KIND.acta, tallies: { A: 1 }, photos: [] };
+    assert.equal(innerMessage.safeParse({ ...acta, cover: true }).success, true);
+    assert.equal(innerMessage.safeParse({ ...acta, cover: false }).success, false);
+  });
+});

@@ -113,12 +113,21 @@ const common = {
   text,
 } as const;
 
-export const statusReport = z.strictObject({ kind: z.literal(REPORT_KIND.status), ...common });
+/**
+ * Marks a COVER item: one a decoy profile queued, after a duress unlock, in place of an item the
+ * erased real profile had queued, so that the decoy's outbox and traffic keep the real one's
+ * shape (duress-and-wipe.md §2.4). Its text, tallies and photos are invented: coordinators file
+ * it (as everything the duress key signs) as `duress`, flagged `cover`, and never open its photos.
+ * Inside the sealed envelope only: the relay and the network never see it.
+ */
+const cover = z.literal(true).optional();
+
+export const statusReport = z.strictObject({ kind: z.literal(REPORT_KIND.status), ...common, cover });
 
 /** Looks exactly like a status report in size and route; only its kind tells coordinators. */
 export const duressReport = z.strictObject({ kind: z.literal(REPORT_KIND.duress), ...common });
 
-export const checkinReport = z.strictObject({ kind: z.literal(REPORT_KIND.checkin), ...common });
+export const checkinReport = z.strictObject({ kind: z.literal(REPORT_KIND.checkin), ...common, cover });
 
 /** photoChunkCount without throwing: zod may run the refinement below on an out-of-range size. */
 function chunkCountFor(size: number): number | undefined {
@@ -162,6 +171,7 @@ export const actaReport = z
     ...common,
     tallies,
     photos: z.array(photoRef).max(MAX_PHOTOS_PER_ACTA),
+    cover,
   })
   .refine((acta) => acta.photos.length > 0 || Object.keys(acta.tallies).length > 0, {
     message: "an acta needs at least one photo or one tally",

@@ -411,8 +411,11 @@ export class FetchRun {
     for (const { wire, ref } of waiting.refs) {
       if (waiting.done.has(wire)) continue;
       const item = this.photoItems.get(wire);
-      const existing = await io(this.output.findPhoto(wire, ref.sha256));
-      if (existing !== undefined) {
+      const existing = waiting.line.cover ? undefined : await io(this.output.findPhoto(wire, ref.sha256));
+      if (waiting.line.cover && item !== undefined) {
+        // A cover photo is random bytes by design: its arrival completes the acta, nothing is opened.
+        waiting.done.set(wire, coverPhotoLine(wire, ref));
+      } else if (existing !== undefined) {
         waiting.done.set(wire, photoLine(wire, ref, existing));
       } else if (item !== undefined) {
         waiting.done.set(wire, await this.downloadPhoto(item, wire, ref));
@@ -836,6 +839,10 @@ function photoLine(wire: string, ref: SealedPhotoRef, path: string): PhotoLine {
   return { photoId: wire, path, sha256: toHex(ref.sha256), size: ref.size, status: "ok" };
 }
 
+function coverPhotoLine(wire: string, ref: SealedPhotoRef): PhotoLine {
+  return { photoId: wire, path: null, sha256: toHex(ref.sha256), size: ref.size, status: "cover" };
+}
+
 function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerRecord): ReportLine {
   const base = {
     id: item.messageId,
@@ -846,6 +853,7 @@ function lineOf(item: EnvelopeItem, message: InnerMessage, volunteer: VolunteerR
     seq: message.seq,
     sentAt: iso(message.sentAt),
     receivedAt: iso(item.receivedAt),
+    ...("cover" in message && message.cover === true ? { cover: true as const } : {}),
   };
   switch (message.kind) {
     case "acta":

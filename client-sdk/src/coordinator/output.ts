@@ -28,6 +28,12 @@ export interface ReportLine {
    */
   readonly signedKind?: string;
   /**
+   * Set on a decoy's cover item (protocol/spec/duress-and-wipe.md §2.4): sent after a duress
+   * unlock in place of something the erased real profile had queued. Its text, tallies and photos
+   * are invented: none of it is the volunteer's (its photos are `status: "cover"`, never opened).
+   */
+  readonly cover?: true;
+  /**
    * Set on every report the real key signed that the relay received at or after the volunteer's
    * first duress-signed one: someone holding the duress PIN may have signed it with an image of the
    * phone. Never a sign of safety.
@@ -37,12 +43,13 @@ export interface ReportLine {
 
 export interface PhotoLine {
   readonly photoId: string;
-  /** Relative to OUT, e.g. "photos/<photoId>.jpg"; null if the photo was quarantined. */
+  /** Relative to OUT, e.g. "photos/<photoId>.jpg"; null if the photo was quarantined or is a cover. */
   readonly path: string | null;
   /** Lowercase hex SHA-256 of the photo as the volunteer took it (signed in the report). */
   readonly sha256: string;
   readonly size: number;
-  readonly status: "ok" | "quarantined";
+  /** "cover": a cover acta's photo (random bytes by design): not downloaded, nothing written. */
+  readonly status: "ok" | "quarantined" | "cover";
 }
 
 export const QUARANTINE_REASON = {

@@ -218,11 +218,16 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       assert.equal(decoy.identity.pseudonym, real.identity.pseudonym);
       assert.equal(decoy.identity.signing.publicKey, real.identity.duress.publicKey);
       assert.equal((await decoy.flush(200))?.unreachable !== undefined, true);
-      // Whoever forced the duress PIN reads in the decoy's outbox what a real unlock leaves: one
-      // check-in, nothing of kind `duress` (nothing to learn, nothing to delete).
+      // Whoever forced the duress PIN reads in the decoy's outbox what a real unlock leaves: the
+      // queued report, acta and photo (cover items of the same shape, spec §2.4; the queued
+      // report stands for the unlock's check-in), nothing of kind `duress`.
+      const outbox = await loadOutbox(decoy.store);
       assert.deepEqual(
-        (await loadOutbox(decoy.store)).map((item) => (item.type === "envelope" ? item.message.kind : item.type)),
-        ["checkin"],
+        outbox.map((item) => (item.type === "envelope" ? item.message.kind : item.type)),
+        ["status", "acta", "photo"],
+      );
+      assert.ok(
+        outbox.every((item) => (item.type === "envelope" ? "cover" in item.message : item.cover !== undefined)),
       );
       scan(dir, {
         bytes: [...secretsOf(real, dataKey), photo.subarray(5_000, 5_064)],
@@ -235,8 +240,20 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
       await relay.restart();
     }
 
-    // Back online: the next unlock with the duress PIN sends the queued check-in (no second one).
-    const decoy = await assertDuressUnlockAlerts(dir, real);
+    // Back online: the next unlock with the duress PIN sends the cover items (no check-in: a
+    // short report is queued), all signed with D, marked `cover` inside the envelope.
+    const decoy = await Volunteer.open(await NodeStorage.open(dir), DURESS);
+    const flushed = await decoy.flush(5_000);
+    assert.deepEqual([flushed?.envelopesSent, flushed?.photosSent], [2, 1]);
+    const covers = await coordinator.fetch();
+    assert.deepEqual(
+      covers.messages.map((m) => [m.kind, "cover" in m ? m.cover : undefined]),
+      [
+        ["status", true],
+        ["acta", true],
+      ],
+    );
+    assert.deepEqual(new Set(covers.senders), new Set([real.identity.duress.publicKey]));
     // The decoy's status shows a device that syncs, like the real one did.
     assert.notEqual((await decoy.status()).lastSuccessAt, null);
     // Then the decoy is an ordinary device of that pseudonym: its unlock sends a check-in, its
@@ -488,12 +505,82 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     };
     const withPin = await writesOf(PIN);
     const withDuress = await writesOf(DURESS);
-    // One key-slot write in the unlock, one batch of seven records, one key-slot write.
-    assert.deepEqual(withPin.writes, [KEY_SLOT_FILE, "batch:7", KEY_SLOT_FILE]);
-    assert.deepEqual(withDuress.writes, withPin.writes);
+    // One key-slot write in the unlock, one batch, one key-slot write. The batch: six records, the
+    // sync log, the mailbox, the outbox index and its three items (the PIN re-writes them; the
+    // duress PIN writes three cover items, and the decoy's seq counter, which its cover envelopes
+    // advanced: the one write more, spec duress-and-wipe.md §2.4).
+    assert.deepEqual(withPin.writes, [KEY_SLOT_FILE, "batch:12", KEY_SLOT_FILE]);
+    assert.deepEqual(withDuress.writes, [KEY_SLOT_FILE, "batch:13", KEY_SLOT_FILE]);
     assert.equal(withPin.unlinks, 0);
     assert.ok(withDuress.unlinks > 10, `the real profile's files are unlinked (${withDuress.unlinks})`);
     await assert.rejects(Volunteer.open(withDuress, PIN), WrongPin);
+  });
+
+  it("with reports, an acta and notices queued, the duress PIN shows the same status and sends the same requests as the PIN", async () => {
+    const { dir, real } = await device("queued-parity");
+    const identity = real.identity;
+    const to = {
+      pseudonym: identity.pseudonym,
+      encryptionKey: fromBase64url(identity.encryption.publicKey) ?? new Uint8Array(),
+    };
+    await coordinator.control(to, { payload: { kind: "notice", text: "polls close at 18:00", ackBy: undefined } });
+    assert.equal((await real.sync({ budgetMs: 5_000, ...noWait })).controls.length, 1);
+    await real.report("MARKER-TABLE-3", "MARKER-TEXT queue at the door");
+    await real.acta({ table: "MARKER-TABLE-3", photos: actaPhotos(2).map((p) => p.bytes), tallies: { A: 12, B: 7 } });
+    await real.report("MARKER-TABLE-3", "MARKER-TEXT counting started");
+    // Two images of the same phone: one opened with the PIN, one with the duress PIN.
+    const withPin = join(work, "queued-parity-pin");
+    const withDuress = join(work, "queued-parity-duress");
+    cpSync(dir, withPin, { recursive: true });
+    cpSync(dir, withDuress, { recursive: true });
+    const wire = { pin: [] as string[], duress: [] as string[] };
+    const recording =
+      (log: string[]): HttpTransport =>
+      async (request) => {
+        const response = await fetchTransport(request);
+        const route = new URL(request.url).pathname.replace(/\/(photos|mailbox)\/[^/]+/, "/$1/:id");
+        log.push(`${request.method} ${route} ${request.body?.length ?? 0} -> ${response.status}`);
+        return response;
+      };
+    const pin = await Volunteer.open(await NodeStorage.open(withPin), PIN, { transport: recording(wire.pin) });
+    const duress = await Volunteer.open(await NodeStorage.open(withDuress), DURESS, {
+      transport: recording(wire.duress),
+    });
+    // `status`: the same counts, sync times and notices.
+    const shown = await pin.status();
+    assert.deepEqual(shown.outbox, {
+      envelopes: 3,
+      actas: 1,
+      photos: 2,
+      chunks: shown.outbox.chunks,
+      refused: 0,
+      kept: 0,
+    });
+    assert.ok(shown.outbox.chunks > 2);
+    assert.equal(shown.notices, 1);
+    assert.deepEqual(await duress.status(), shown);
+    // Online: the same requests (route, body size, answer) in the same order.
+    const sentWithPin = await pin.flush(10_000);
+    const fromPin = await coordinator.fetch();
+    const sentWithDuress = await duress.flush(10_000);
+    const fromDuress = await coordinator.fetch();
+    assert.deepEqual(sentWithDuress, { ...sentWithPin, controls: sentWithDuress?.controls });
+    assert.deepEqual([sentWithPin?.envelopesSent, sentWithPin?.photosSent], [3, 2]);
+    assert.deepEqual(wire.duress, wire.pin);
+    assert.deepEqual(fromDuress.sizes, fromPin.sizes);
+    assert.deepEqual(fromDuress.photos.length, fromPin.photos.length);
+    // The coordinators get the real reports from the PIN's copy, covers signed with D from the other.
+    assert.deepEqual(
+      fromDuress.messages.map((m) => [m.kind, "cover" in m && m.cover]),
+      [
+        ["status", true],
+        ["acta", true],
+        ["status", true],
+      ],
+    );
+    assert.deepEqual(new Set(fromDuress.senders), new Set([identity.duress.publicKey]));
+    assert.ok(fromPin.messages.every((m) => !("cover" in m)));
+    assert.deepEqual((await duress.status()).outbox, (await pin.status()).outbox);
   });
 
   it("a real unlock and a duress unlock each send exactly one envelope of the same size", async () => {

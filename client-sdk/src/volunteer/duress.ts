@@ -48,14 +48,19 @@ import {
 } from "../crypto/key-slots.js";
 import { ProfileStore, RECORD_FILE_PREFIX } from "../storage/profile-store.js";
 import { type DeviceStorage, WriteBatch } from "../storage/storage.js";
+import { MAX_SHAPE_ITEMS, outboxShapeTokens, parseOutboxShape, queueCovers } from "./cover.js";
 import { type OpenedProfile, type OwnSlot, ownSlotErased, readKeySlots, writeKeySlots } from "./device.js";
 import { VolunteerError, WrongPin } from "./errors.js";
+import { loadOutbox } from "./outbox.js";
 import {
   type CapsuleKeysRecord,
   type CapsulePayload,
   capsulePayload,
+  FIXED_RECORDS,
   type IdentityRecord,
+  MAX_RECEIVED_KEPT,
   RECORD,
+  type ReceivedControl,
   type SettingsRecord,
 } from "./records.js";
 import { bytesOf, VolunteerStore } from "./volunteer-store.js";
@@ -81,13 +86,18 @@ function unusedCapsuleKeys(): CapsuleKeysRecord {
   return { secretKey: b(generateEncryptionKeyPair().privateKey), peerKey: b(generateEncryptionKeyPair().publicKey) };
 }
 
-function encodePayload(payload: CapsulePayload): Uint8Array {
-  let json = utf8(JSON.stringify(payload));
-  // A long error text is dropped rather than overflow the fixed-size capsule.
-  if (json.length + 2 > CAPSULE_PLAINTEXT_BYTES) {
-    const { lastError: _dropped, ...rest } = payload;
-    json = utf8(JSON.stringify(rest));
-  }
+/**
+ * The capsule's plaintext: u16be(length) ‖ JSON, within CAPSULE_PLAINTEXT_BYTES. What does not fit
+ * is left out, least useful first: the last error's text, then outbox entries from the end.
+ */
+function encodePayload(payload: CapsulePayload, shape: readonly string[] = []): Uint8Array {
+  const room = CAPSULE_PLAINTEXT_BYTES - 2;
+  const withShape = (fields: CapsulePayload, count: number): Uint8Array =>
+    utf8(JSON.stringify(count === 0 ? fields : { ...fields, outbox: shape.slice(0, count).join(",") }));
+  const { lastError: _dropped, ...withoutError } = payload;
+  let json = withShape(payload, shape.length);
+  if (json.length > room) json = withShape(withoutError, shape.length);
+  for (let count = shape.length; json.length > room && count > 0; count--) json = withShape(withoutError, count - 1);
   const out = new Uint8Array(json.length + 2);
   out[0] = json.length >> 8;
   out[1] = json.length & 0xff;
@@ -107,18 +117,22 @@ function decodePayload(plaintext: Uint8Array): CapsulePayload | undefined {
 }
 
 /**
- * What this profile seals into the capsule: its sync times (what `status` shows) and the time its
- * check-in timer counts from (what `sync` reads: the last check-in, else the enrollment).
+ * What this profile seals into the capsule: its sync times (what `status` shows), the time its
+ * check-in timer counts from (what `sync` reads: the last check-in, else the enrollment), its
+ * notice count and its outbox's shape (cover.ts): what a decoy taking over needs to look the same.
  */
 async function payloadOf(store: VolunteerStore): Promise<Uint8Array> {
   const log = await store.syncLog();
-  return encodePayload({
-    v: 3,
+  const notices = (await store.mailbox()).received.filter((c) => c.kind === "notice").length;
+  const payload: CapsulePayload = {
+    v: 4,
     ...(log.lastSyncAt === undefined ? {} : { lastSyncAt: log.lastSyncAt }),
     ...(log.lastSuccessAt === undefined ? {} : { lastSuccessAt: log.lastSuccessAt }),
     lastCheckinAt: log.lastCheckinAt ?? (await store.identity()).enrolledAt,
     ...(log.lastError === undefined ? {} : { lastError: log.lastError }),
-  });
+    ...(notices === 0 ? {} : { notices }),
+  };
+  return encodePayload(payload, outboxShapeTokens(await loadOutbox(store)));
 }
 
 /**
@@ -190,11 +204,12 @@ const UNLOCK_RECORDS = [
  * fsync each, in parallel, then one folder sync), then ONE write of the key-slot file.
  *
  * - If this profile opens the capsule (the duress PIN; also after a crash in an earlier duress
- *   unlock): the batch deletes every record file that is not one of this profile's own (the real
- *   profile's identity, outbox, photo chunks, mailbox; a half-written filler), writes a filler
- *   profile in their place (six records, as enrollment without a duress PIN writes one: the folder
- *   keeps the shape of a device with two profiles) and this profile's sync log with the real
- *   profile's times from the capsule; the key-slot write erases the other slots again and re-seals
+ *   unlock): the batch deletes every record file that is not one of this profile's fixed records
+ *   (the real profile's identity, outbox, photo chunks, mailbox; a half-written filler or covers),
+ *   writes a filler profile in their place (six records, as enrollment without a duress PIN
+ *   writes one: the folder keeps the shape of a device with two profiles), this profile's sync
+ *   log with the real profile's times from the capsule, and cover items and notices in the shape
+ *   the capsule describes (cover.ts); the key-slot write erases the other slots again and re-seals
  *   the capsule, to a key nobody holds: the pending duress is consumed. Until that write the
  *   capsule still opens, so a crash anywhere is completed by the next duress unlock.
  * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes the same six records and
@@ -204,7 +219,12 @@ const UNLOCK_RECORDS = [
  * What still differs: a duress unlock also unlinks the real profile's files (no overwrite, no
  * per-file sync: NodeStorage.batch) and lists the folder. True if the duress path ran.
  */
-export async function finishUnlock(storage: DeviceStorage, store: VolunteerStore, own: OwnSlot): Promise<boolean> {
+export async function finishUnlock(
+  storage: DeviceStorage,
+  store: VolunteerStore,
+  own: OwnSlot,
+  now: number,
+): Promise<boolean> {
   return storage.exclusive(async () => {
     const file = await readKeySlots(storage);
     await assertNotErased(file, store, own);
@@ -219,7 +239,9 @@ export async function finishUnlock(storage: DeviceStorage, store: VolunteerStore
       // Only the real profile seals to this key: whatever the payload says, the decoy was opened.
       const payload = decodePayload(plaintext);
       plaintext.fill(0);
-      const kept = new Set((await store.knownRecordNames()).map((name) => store.records.fileNameOf(name)));
+      // The decoy keeps only its fixed records: before this branch first completes it was never
+      // opened, so any outbox item of its own is a cover item a crashed earlier run left.
+      const kept = new Set(FIXED_RECORDS.map((name) => store.records.fileNameOf(name)));
       for (const name of await storage.list(RECORD_FILE_PREFIX)) if (!kept.has(name)) await batch.delete(name);
       await writeFillerProfile(batch, store);
       // The decoy shows the real profile's last sync, not "never", and its check-in timer goes on
@@ -232,6 +254,12 @@ export async function finishUnlock(storage: DeviceStorage, store: VolunteerStore
         ...(payload?.lastCheckinAt === undefined ? {} : { lastCheckinAt: payload.lastCheckinAt }),
         ...(payload?.lastError === undefined ? {} : { lastError: payload.lastError }),
       });
+      // The real profile's outbox and notices, in shape only: cover items (cover.ts) and notices
+      // without text, so `status` and the next sync look as they would have with the PIN.
+      const notices = Math.min(payload?.notices ?? 0, MAX_RECEIVED_KEPT);
+      await mine.putMailbox({ lastCounter: 0, received: Array.from({ length: notices }, () => coverNotice(now)) });
+      await mine.putOutboxIds([]);
+      await queueCovers(mine, parseOutboxShape(payload?.outbox ?? ""), now);
       // The other slots are erased again in the key-slot write below (they already were by unlockWrite).
       next = eraseOtherSlots(file, own.slot);
     } else {
@@ -240,11 +268,25 @@ export async function finishUnlock(storage: DeviceStorage, store: VolunteerStore
         if (value !== undefined) await mine.records.put(name, value);
       }
       await mine.putSyncLog(await store.syncLog());
+      // The same writes a duress unlock's cover items take: the mailbox, the outbox index and its
+      // first items, re-written (same values, fresh nonces).
+      await mine.putMailbox(await store.mailbox());
+      const ids = await store.outboxIds();
+      await mine.putOutboxIds(ids);
+      for (const id of ids.slice(0, MAX_SHAPE_ITEMS)) {
+        const item = await store.item(id);
+        if (item !== undefined) await mine.putItem(item);
+      }
     }
     await batch.commit();
     await writeKeySlots(storage, sealCapsule(next, bytesOf(keys.peerKey), await payloadOf(mine)));
     return plaintext !== undefined;
   });
+}
+
+/** A received notice without text: what a decoy keeps for each notice the real profile had. */
+function coverNotice(now: number): ReceivedControl {
+  return { kind: "notice", counter: 0, from: "", issuedAt: now, receivedAt: now };
 }
 
 function eraseOtherSlots(file: KeySlotFile, keep: number): KeySlotFile {

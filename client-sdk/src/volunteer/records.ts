@@ -31,6 +31,19 @@ export const RECORD = {
   capsuleKeys: "capsule-keys",
 } as const;
 
+/** The records of a profile that are not outbox items or photo chunks (a duress unlock keeps the decoy's). */
+export const FIXED_RECORDS: readonly string[] = [
+  RECORD.identity,
+  RECORD.seq,
+  RECORD.roster,
+  RECORD.epochKeys,
+  RECORD.outbox,
+  RECORD.mailbox,
+  RECORD.syncLog,
+  RECORD.settings,
+  RECORD.capsuleKeys,
+];
+
 export const identityRecord = z.strictObject({
   v: z.literal(1),
   relayUrl: z.string(),
@@ -99,6 +112,11 @@ export const photoItem = z.strictObject({
   queuedAt: timestamp,
   sentAt: timestamp.optional(),
   refused: z.string().optional(),
+  /**
+   * A decoy's cover photo (cover.ts): no chunk files; each chunk is generated when it is sent,
+   * from this 32-byte seed, as random-looking bytes of a real chunk's size.
+   */
+  cover: b64.optional(),
 });
 export type PhotoItem = z.infer<typeof photoItem>;
 
@@ -117,6 +135,9 @@ export const receivedControl = z.strictObject({
   messageId: z.string().optional(),
 });
 export type ReceivedControl = z.infer<typeof receivedControl>;
+
+/** How many received control messages the mailbox record keeps. */
+export const MAX_RECEIVED_KEPT = 50;
 
 export const mailboxRecord = z.strictObject({
   /** Highest control counter accepted from any device: informational only, never used to refuse. */
@@ -168,13 +189,19 @@ export type CapsuleKeysRecord = z.infer<typeof capsuleKeysRecord>;
  * the decoy was opened; the payload is the real profile's last sync times, which the decoy takes
  * over so that its `status` shows them, and the time its check-in timer counts from (its last
  * check-in, or its enrollment), which the decoy takes over so that its next `sync` queues a
- * check-in exactly when the real profile's would. Zero-padded to a fixed size (key-slots.ts).
+ * check-in exactly when the real profile's would; since v4, the shape of its outbox and its
+ * notice count, so the decoy queues cover items of that shape (cover.ts). Zero-padded to a fixed
+ * size (key-slots.ts).
  */
 export const capsulePayload = z.strictObject({
-  v: z.literal(3),
+  v: z.union([z.literal(3), z.literal(4)]),
   lastSyncAt: timestamp.optional(),
   lastSuccessAt: timestamp.optional(),
   lastCheckinAt: timestamp.optional(),
   lastError: z.string().optional(),
+  /** The outbox's shape (cover.ts encodeOutboxShape): no text, no id, no key. */
+  outbox: z.string().max(1024).optional(),
+  /** Notices received (what `status` counts). */
+  notices: z.number().int().nonnegative().max(MAX_RECEIVED_KEPT).optional(),
 });
 export type CapsulePayload = z.infer<typeof capsulePayload>;

@@ -32,18 +32,23 @@ import {
 import { RelayRefused, TransportError } from "../transport/errors.js";
 import type { RelayClient } from "../transport/relay-client.js";
 import { type RefusalReason, refusalReason } from "./control-refusal.js";
+import { coverChunk } from "./cover.js";
 import { eraseDevice } from "./device.js";
 import { VolunteerError } from "./errors.js";
 import { isPending, loadOutbox, queueMessage } from "./outbox.js";
-import type { EnvelopeItem, OutboxItem, PhotoItem, ReceivedControl } from "./records.js";
+import {
+  type EnvelopeItem,
+  MAX_RECEIVED_KEPT,
+  type OutboxItem,
+  type PhotoItem,
+  type ReceivedControl,
+} from "./records.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { currentRecipients, seal, sealedToCurrent } from "./sealing.js";
 import { bytesOf, deviceKeysOf, type VolunteerStore } from "./volunteer-store.js";
 
 /** Refusals that concern this device's credential, not one item: stop the run. */
 const CREDENTIAL_REFUSALS = new Set(["REVOKED", "AUTH_FAILED", "AUTH_REQUIRED", "FORBIDDEN"]);
-/** How many received control messages the mailbox record keeps. */
-const MAX_RECEIVED_KEPT = 50;
 
 export type SyncEvent =
   | { readonly type: "envelope-sent"; readonly id: string; readonly kind: string }
@@ -129,7 +134,8 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
     }
     await store.putOutboxIds((await store.outboxIds()).filter((id) => id !== item.id));
     await store.deleteItem(item.id);
-    if (item.type === "photo") {
+    // A cover photo (cover.ts) has no chunk files.
+    if (item.type === "photo" && item.cover === undefined) {
       for (let index = 0; index < item.chunkCount; index++) await store.deleteChunk(item.id, index);
     }
   };
@@ -296,7 +302,7 @@ async function uploadPhoto(
     // A run of consecutive chunks the relay lacks, sent in one request (about 1 MiB at most).
     const chunks: Uint8Array[] = [];
     for (let next = index; next < photo.chunkCount && !have.has(next) && chunks.length < MAX_CHUNK_RUN; next++) {
-      const chunk = await store.chunk(photo.id, next);
+      const chunk = photo.cover === undefined ? await store.chunk(photo.id, next) : coverChunk(photo.cover, next);
       if (chunk === undefined) {
         throw new VolunteerError("DAMAGED", "a queued photo's chunk is missing from the device");
       }

@@ -28,6 +28,7 @@ import {
   sealControl,
   toBase64url,
 } from "@testigo/protocol";
+import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { RelayClient } from "../transport/relay-client.js";
 
 export interface TestCoordinator {
@@ -55,6 +56,20 @@ export interface TestCoordinator {
   ): Promise<ControlPayload>;
 }
 
+/**
+ * The tests' coordinator sits idle between tests; on a loaded machine its HTTP client can reuse a
+ * kept-alive connection the relay has just closed (its 5 s keep-alive timeout) before its own idle
+ * timer ran: the request fails with UND_ERR_SOCKET without reaching the relay. Retried once.
+ */
+const retryClosedSocket: HttpTransport = async (request) => {
+  try {
+    return await fetchTransport(request);
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw error;
+    return fetchTransport(request);
+  }
+};
+
 export async function testCoordinator(relayUrl: string, operatorToken: string, now = Date.now()) {
   const root = generateSigningKeyPair();
   const device = { id: "laptop-1", keys: generateDeviceKeys() };
@@ -65,12 +80,16 @@ export async function testCoordinator(relayUrl: string, operatorToken: string, n
     devices: [{ id: device.id, ...publicKeysOf(device.keys) }],
   });
   const campaignId = await new RelayClient(relayUrl).registerCampaign(operatorToken, roster);
-  const client = new RelayClient(relayUrl, {
-    campaignId,
-    role: "coordinator",
-    principal: device.id,
-    signingPrivateKey: device.keys.signing.privateKey,
-  });
+  const client = new RelayClient(
+    relayUrl,
+    {
+      campaignId,
+      role: "coordinator",
+      principal: device.id,
+      signingPrivateKey: device.keys.signing.privateKey,
+    },
+    { transport: retryClosedSocket },
+  );
   const created = epochsToPublish(now).map((epoch) =>
     createEpochKey({ campaignId, deviceId: device.id, epoch, deviceSigningKey: device.keys.signing.privateKey }),
   );

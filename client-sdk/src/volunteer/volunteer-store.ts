@@ -150,32 +150,6 @@ export class VolunteerStore {
     await this.records.putJson(RECORD.settings, record);
   }
 
-  /**
-   * The names of every record this profile knows it has: the fixed ones, its outbox items and
-   * their photo chunks (what may exist; some may not). A duress unlock keeps these files and
-   * deletes every other record file, without decrypting hundreds of photo chunks to find them.
-   */
-  async knownRecordNames(): Promise<string[]> {
-    const names: string[] = [
-      RECORD.identity,
-      RECORD.seq,
-      RECORD.roster,
-      RECORD.epochKeys,
-      RECORD.outbox,
-      RECORD.mailbox,
-      RECORD.syncLog,
-      RECORD.settings,
-      RECORD.capsuleKeys,
-    ];
-    for (const id of await this.outboxIds()) {
-      names.push(RECORD.item(id));
-      const item = await this.item(id).catch(() => undefined);
-      if (item?.type === "photo")
-        for (let index = 0; index < item.chunkCount; index++) names.push(RECORD.chunk(id, index));
-    }
-    return names;
-  }
-
   async capsuleKeys(): Promise<CapsuleKeysRecord | undefined> {
     return this.records.getJson(RECORD.capsuleKeys, parser(capsuleKeysRecord, "capsule keys"));
   }

@@ -98,7 +98,7 @@ export class Volunteer {
       await unlockDevice(storage, pin);
     }
     const own = { slot: opened.slot, sealed: opened.sealed };
-    await finishUnlock(storage, store, own);
+    await finishUnlock(storage, store, own, (options.now ?? Date.now)());
     return new Volunteer(storage, store, await store.identity(), opened.slot, options, own);
   }
 
@@ -129,7 +129,17 @@ export class Volunteer {
   }
 
   async report(table: string, text: string): Promise<QueuedItem> {
-    return this.unlessErased(() => queueStatus(this.store, { table, text }, this.now()));
+    return this.unlessErased(() => this.queued(queueStatus(this.store, { table, text }, this.now())));
+  }
+
+  /**
+   * After every queue operation the duress capsule is re-sealed with the outbox's new shape, so a
+   * duress unlock right after it queues the same cover items (cover.ts).
+   */
+  private async queued(queueing: Promise<QueuedItem>): Promise<QueuedItem> {
+    const queued = await queueing;
+    await refreshCapsule(this.storage, this.store, this.own);
+    return queued;
   }
 
   /**
@@ -163,7 +173,7 @@ export class Volunteer {
     photos: readonly Uint8Array[];
     tallies?: Readonly<Record<string, number>>;
   }): Promise<QueuedItem> {
-    return this.unlessErased(() => queueActa(this.store, input, this.now()));
+    return this.unlessErased(() => this.queued(queueActa(this.store, input, this.now())));
   }
 
   /**
@@ -176,7 +186,7 @@ export class Volunteer {
 
   /** Queues a `checkin` (a sign of life; padded to the same bucket as a status report). */
   async checkin(): Promise<QueuedItem> {
-    return this.unlessErased(() => this.queueCheckin());
+    return this.unlessErased(() => this.queued(this.queueCheckin()));
   }
 
   private async queueCheckin(): Promise<QueuedItem> {

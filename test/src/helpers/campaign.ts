@@ -50,6 +50,10 @@ export interface ReportLine {
   readonly text?: string;
   readonly seq: number;
   readonly photos?: { photoId: string; path: string | null; sha256: string; size: number; status: string }[];
+  /** On a duress line: the kind the duress key signed. */
+  readonly signedKind?: string;
+  /** On a decoy's cover item (duress-and-wipe.md §2.4). */
+  readonly cover?: true;
 }
 
 export interface FetchSummary {
