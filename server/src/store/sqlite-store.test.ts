@@ -212,6 +212,55 @@ describe("SqliteStore durability", { timeout: 30_000 }, () => {
     await reopened.close();
   });
 
+  it("checkpoints off the commit path and bounds the WAL under sustained concurrent writes", async () => {
+    const dataDir = join(await tempDir(), "data");
+    // A 64-frame bound (256 KiB); 4 MiB of chunks below (17 frames each), 8 writers at a time.
+    const store = await SqliteStore.open({ dataDir, walLimitFrames: 64 });
+    await store.createCampaign(record);
+    const chunk = (photo: number, index: number) => new Uint8Array(65_553).fill((photo * 16 + index) % 251);
+    for (let photo = 0; photo < 4; photo++)
+      assert.equal(await store.createPhoto("camp", `p${photo}`, 16, 1), "created");
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      for (let job = next++; job < 64; job = next++) {
+        const photo = Math.floor(job / 16);
+        const index = job % 16;
+        const result = await store.putPhotoChunks("camp", `p${photo}`, index, [chunk(photo, index)], 1);
+        assert.equal(result.status, "stored");
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, writer));
+    // Without checkpoints the WAL would hold all 4 MiB; with the bound it holds at most 64 frames
+    // plus one batch (at most 8 chunks: 136 frames and their pages of the tree), then restarts.
+    const wal = await stat(join(dataDir, "relay.sqlite-wal"));
+    assert.ok(wal.size <= 32 + (64 + 8 * 17 + 16) * (24 + 4_096), `WAL of ${wal.size} bytes`);
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    for (let photo = 0; photo < 4; photo++) {
+      for (let index = 0; index < 16; index++) {
+        assert.deepEqual(await reopened.getPhotoChunk("camp", `p${photo}`, index), chunk(photo, index));
+      }
+    }
+    await reopened.close();
+  });
+
+  it("a failed checkpoint poisons the store like a failed sync", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const faults = new WriteFaultInjector();
+    // A checkpoint after every synced commit.
+    const store = await SqliteStore.open({ dataDir, faults, checkpointFrames: 1 });
+    faults.failNextCheckpoint();
+    // The write is on disk (its sync succeeded) before the checkpoint after it fails.
+    assert.equal(await store.createCampaign(record), true);
+    await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(store.ping(), { code: "store-unavailable" });
+    await assert.rejects(store.submitEnvelope("camp", "c2", new Uint8Array([2]), 1), { code: "store-unavailable" });
+    await store.close();
+    const reopened = await SqliteStore.open({ dataDir });
+    assert.equal((await reopened.getCampaign("camp"))?.campaignId, "camp");
+    await reopened.close();
+  });
+
   it("refuses to open a database from a newer schema", async () => {
     const dataDir = join(await tempDir(), "data");
     const store = await SqliteStore.open({ dataDir });

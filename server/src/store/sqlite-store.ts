@@ -12,6 +12,18 @@
 // Any write or sync failure (or an injected one) poisons the store: every later call rejects and
 // ping() throws until the store is reopened, so the relay fails closed instead of acknowledging
 // writes it may have lost.
+//
+// Checkpoints (copying the WAL into the database file, then syncing it) run in a worker thread
+// with its own connection (sqlite-checkpointer.ts), not in the commits on the event loop: the
+// connection here runs with wal_autocheckpoint = 0. A checkpoint syncs the WAL before copying, so
+// it only copies frames already on disk; a failed one poisons the store like a failed sync, and
+// none starts once the store is poisoned. One starts once CHECKPOINT_FRAMES frames were added
+// since the last (SQLite's own automatic checkpoint policy), counted from the WAL's length that
+// SQLite keeps in the shared-memory file's header after each commit. The WAL restarts (is reused
+// from its start) only when a checkpoint has copied all of it before the next commit; under
+// sustained writes that may not happen by itself, so once the WAL holds WAL_LIMIT_FRAMES, new
+// batches wait (queued, not refused) until a checkpoint has caught up, and the next commit
+// restarts the WAL: its length stays within the bound plus one batch.
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import {
@@ -24,11 +36,14 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readSync,
   realpathSync,
   statSync,
 } from "node:fs";
+import { endianness } from "node:os";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
+import { SqliteCheckpointer } from "./sqlite-checkpointer.js";
 import {
   type BucketDraw,
   type CampaignRecord,
@@ -50,12 +65,23 @@ import { StoreUnavailable, UnknownCampaign } from "./store-errors.js";
 export class WriteFaultInjector {
   #armed = false;
   #syncArmed = false;
+  #checkpointArmed = false;
   failNextWrite(): void {
     this.#armed = true;
   }
   /** The next fdatasync of the WAL fails (after its transactions committed): nothing may be acked. */
   failNextSync(): void {
     this.#syncArmed = true;
+  }
+  /** The next checkpoint fails (like a disk error in the checkpointer thread). */
+  failNextCheckpoint(): void {
+    this.#checkpointArmed = true;
+  }
+  /** Called by the store before each checkpoint; true once per arming. */
+  consumeCheckpoint(): boolean {
+    const armed = this.#checkpointArmed;
+    this.#checkpointArmed = false;
+    return armed;
   }
   /** Called by the store inside each write transaction; true once per arming. */
   consume(): boolean {
@@ -77,6 +103,10 @@ export interface SqliteStoreOptions {
   readonly fileName?: string;
   readonly busyTimeoutMs?: number;
   readonly faults?: WriteFaultInjector;
+  /** WAL frames at which new batches wait for a checkpoint to catch up (WAL_LIMIT_FRAMES). */
+  readonly walLimitFrames?: number;
+  /** WAL frames added after which a checkpoint starts (CHECKPOINT_FRAMES). */
+  readonly checkpointFrames?: number;
 }
 
 interface QueuedWrite {
@@ -87,6 +117,20 @@ interface QueuedWrite {
 
 /** At most this many writes share one transaction (bounds the time the event loop is held). */
 const MAX_BATCH_OPS = 256;
+
+/**
+ * A checkpoint starts once a synced commit leaves CHECKPOINT_FRAMES uncopied frames in the WAL
+ * (SQLite's default wal_autocheckpoint); a WAL of WAL_LIMIT_FRAMES frames (64 MiB with 4 KiB
+ * pages) holds new batches until a checkpoint lets it restart.
+ */
+const CHECKPOINT_FRAMES = 1_000;
+const WAL_LIMIT_FRAMES = 16_384;
+/** The wal-index header at the start of the -shm file (sqlite.org/walformat.html), native byte order. */
+const WAL_INDEX_VERSION = 3_007_000;
+const WAL_INDEX_MX_FRAME_OFFSET = 16;
+/** The first salt, which a WAL restart changes. */
+const WAL_INDEX_SALT_OFFSET = 32;
+const BIG_ENDIAN = endianness() === "BE";
 
 // Each entry migrates from user_version = index to index + 1.
 const MIGRATIONS: readonly string[] = [
@@ -280,11 +324,33 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, Database.Statement>();
   /** Runs one op inside a savepoint of the batch's transaction (better-sqlite3 nests them). */
   readonly #savepoint: (fn: () => unknown) => unknown;
+  readonly #checkpointer: SqliteCheckpointer;
+  #checkpointing = false;
+  /** The shared-memory file (-shm): its header holds the WAL's length in frames. */
+  readonly #shmFd: number;
+  readonly #shmHeader = Buffer.alloc(WAL_INDEX_SALT_OFFSET + 4);
+  #walSalt = -1;
+  /** Frames in the WAL after the last commit, and how many of them a checkpoint has copied. */
+  #walFrames = 0;
+  #walCopied = 0;
+  /** The WAL reached WAL_LIMIT_FRAMES: no batch commits until a checkpoint has caught up. */
+  #walFull = false;
+  readonly #walLimitFrames: number;
+  readonly #checkpointFrames: number;
 
-  private constructor(db: Database.Database, walFd: number, faults: WriteFaultInjector | undefined) {
+  private constructor(
+    db: Database.Database,
+    fds: { wal: number; shm: number },
+    file: string,
+    options: SqliteStoreOptions,
+  ) {
     this.#db = db;
-    this.#walFd = walFd;
-    this.#faults = faults;
+    this.#walFd = fds.wal;
+    this.#shmFd = fds.shm;
+    this.#checkpointer = new SqliteCheckpointer(file);
+    this.#faults = options.faults;
+    this.#walLimitFrames = Math.max(1, Math.trunc(options.walLimitFrames ?? WAL_LIMIT_FRAMES));
+    this.#checkpointFrames = Math.max(1, Math.trunc(options.checkpointFrames ?? CHECKPOINT_FRAMES));
     this.#savepoint = db.transaction((fn: () => unknown) => fn());
     this.#events.setMaxListeners(0);
   }
@@ -313,6 +379,8 @@ export class SqliteStore implements Store {
       if (mode !== "wal") throw new Error(`SQLite refused WAL mode for ${file} (journal mode: ${String(mode)})`);
       // Commits do not sync; the store syncs the WAL itself, off the event loop (see the top).
       db.pragma("synchronous = NORMAL");
+      // Commits do not checkpoint either: the checkpointer thread does (see the top).
+      db.pragma("wal_autocheckpoint = 0");
       db.pragma("foreign_keys = ON");
       // Deleted content (acked envelopes, dropped tables) is overwritten with zeros where that
       // costs no extra I/O, so a seized file holds less of what the relay already let go.
@@ -333,6 +401,7 @@ export class SqliteStore implements Store {
       throw error;
     }
     let walFd: number | undefined;
+    let shmFd: number | undefined;
     try {
       // The WAL exists while the connection is open (journal_mode = WAL and the migration created
       // it); SQLite keeps it (restarting it in place, never deleting it) until the last connection
@@ -347,12 +416,20 @@ export class SqliteStore implements Store {
       fsyncSync(walFd);
       // The WAL's directory entry is durable too before anything is acknowledged.
       syncDirectory(dirname(wal));
+      // Read only, for the WAL's length (see the top); its format is checked once here.
+      shmFd = openSync(`${realpathSync(file)}-shm`, constants.O_RDONLY);
+      const header = Buffer.alloc(4);
+      readSync(shmFd, header, 0, 4, 0);
+      if ((BIG_ENDIAN ? header.readUInt32BE(0) : header.readUInt32LE(0)) !== WAL_INDEX_VERSION) {
+        throw new Error(`unexpected SQLite wal-index version in ${file}-shm`);
+      }
     } catch (error) {
       if (walFd !== undefined) closeSync(walFd);
+      if (shmFd !== undefined) closeSync(shmFd);
       db.close();
       throw error;
     }
-    return new SqliteStore(db, walFd, options.faults);
+    return new SqliteStore(db, { wal: walFd, shm: shmFd }, file, options);
   }
 
   // --- plumbing
@@ -396,13 +473,7 @@ export class SqliteStore implements Store {
     const done = (error: unknown): void => {
       this.#syncing = false;
       if (error !== null && error !== undefined) {
-        this.#failure ??= error;
-        const unavailable = new StoreUnavailable("store sync failed", { cause: error });
-        const waiters = this.#syncWaiters;
-        this.#syncWaiters = [];
-        for (const waiter of waiters) waiter.reject(unavailable);
-        // Writes queued meanwhile are rejected by the flush (the store is poisoned).
-        this.#scheduleFlush();
+        this.#poison(error, "store sync failed");
         return;
       }
       this.#durable = Math.max(this.#durable, upTo);
@@ -411,6 +482,7 @@ export class SqliteStore implements Store {
       for (const waiter of ready) waiter.resolve();
       this.#sync();
       this.#scheduleFlush();
+      this.#maybeCheckpoint();
     };
     if (this.#faults?.consumeSync() === true) {
       const fault = new Error("injected fsync failure") as Error & { code: string };
@@ -419,6 +491,51 @@ export class SqliteStore implements Store {
       return;
     }
     fdatasync(this.#walFd, done);
+  }
+
+  /** A failed sync or checkpoint: nothing waiting is acknowledged, nothing later is accepted. */
+  #poison(error: unknown, message: string): void {
+    this.#failure ??= error;
+    this.#walFull = false;
+    const unavailable = new StoreUnavailable(message, { cause: error });
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    for (const waiter of waiters) waiter.reject(unavailable);
+    // Writes queued meanwhile are rejected by the flush (the store is poisoned).
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Starts a checkpoint in the checkpointer thread, unless one runs, or the last one started less
+   * than CHECKPOINT_INTERVAL_MS ago and left little behind. Called once a commit is on disk.
+   */
+  #maybeCheckpoint(): void {
+    if (this.#checkpointing || this.#closed || this.#failure !== undefined) return;
+    if (!this.#walFull && this.#walFrames - this.#walCopied < this.#checkpointFrames) return;
+    this.#checkpointing = true;
+    const checkpoint =
+      this.#faults?.consumeCheckpoint() === true
+        ? Promise.reject(Object.assign(new Error("injected checkpoint failure"), { code: "SQLITE_IOERR_FSYNC" }))
+        : this.#checkpointer.checkpoint();
+    checkpoint.then(
+      ({ log, checkpointed }) => {
+        this.#checkpointing = false;
+        if (this.#failure !== undefined) return;
+        // Of the WAL as it was then (a commit since may have restarted it: see #afterCommit).
+        this.#walCopied = checkpointed;
+        if (this.#walFull && checkpointed === log && log >= this.#walFrames) {
+          // All copied (no commit runs while the WAL is full): the next commit restarts the WAL.
+          this.#walFull = false;
+          this.#scheduleFlush();
+        }
+        this.#maybeCheckpoint();
+      },
+      (error: unknown) => {
+        this.#checkpointing = false;
+        // A disk that fails to take a checkpoint cannot be trusted with acknowledged writes.
+        if (!this.#closed) this.#poison(error, "store checkpoint failed");
+      },
+    );
   }
 
   /**
@@ -443,9 +560,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The next batch runs on the next turn of the event loop, or once the running sync ends. */
+  /**
+   * The next batch runs on the next turn of the event loop, or once the running sync ends (or,
+   * with a full WAL, once a checkpoint has caught up).
+   */
   #scheduleFlush(): void {
-    if (this.#flushScheduled || this.#syncing || this.#queue.length === 0) return;
+    if (this.#flushScheduled || this.#syncing || this.#walFull || this.#queue.length === 0) return;
     this.#flushScheduled = true;
     setImmediate(() => this.#flush());
   }
@@ -500,6 +620,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.#committed++;
+    this.#afterCommit();
     const settle = (): void => {
       ops.forEach((op, index) => {
         const outcome = outcomes[index];
@@ -512,6 +633,26 @@ export class SqliteStore implements Store {
     this.#onDisk(this.#committed).then(settle, (error: unknown) => {
       for (const op of ops) op.reject(error);
     });
+  }
+
+  /** The WAL's length after a commit, from the wal-index header (a restart changes its salt). */
+  #afterCommit(): void {
+    const header = this.#shmHeader;
+    try {
+      readSync(this.#shmFd, header, 0, header.length, 0);
+    } catch (error) {
+      // The batch's waiters are rejected: the store is poisoned before they wait for the sync.
+      this.#poison(error, "store lost its wal-index");
+      return;
+    }
+    const frames = BIG_ENDIAN
+      ? header.readUInt32BE(WAL_INDEX_MX_FRAME_OFFSET)
+      : header.readUInt32LE(WAL_INDEX_MX_FRAME_OFFSET);
+    const salt = BIG_ENDIAN ? header.readUInt32BE(WAL_INDEX_SALT_OFFSET) : header.readUInt32LE(WAL_INDEX_SALT_OFFSET);
+    if (salt !== this.#walSalt || frames < this.#walCopied) this.#walCopied = 0;
+    this.#walSalt = salt;
+    this.#walFrames = frames;
+    if (frames >= this.#walLimitFrames) this.#walFull = true;
   }
 
   #notify(campaignId: string): void {
@@ -576,7 +717,10 @@ export class SqliteStore implements Store {
     await this.#onDisk(this.#committed).catch(() => undefined);
     this.#closed = true;
     this.#events.removeAllListeners();
+    // The checkpointer's connection closes first (after its running checkpoint): never the last.
+    await this.#checkpointer.close();
     closeSync(this.#walFd);
+    closeSync(this.#shmFd);
     // After a failed WAL sync the connection is NOT closed: closing runs a checkpoint, which
     // copies WAL frames into the database without re-reading their checksums, and after a write
     // error the kernel may have dropped those pages. The next start recovers from the WAL, which
