@@ -50,9 +50,21 @@ export function bytesOf(text: string): Uint8Array {
   return bytes;
 }
 
+/** What a key index record says, as one comparable string. */
+function keyIndexText(pseudonym: string, duress: boolean): string {
+  return duress ? `${pseudonym} duress` : pseudonym;
+}
+
 export class CoordinatorDevice {
   readonly client: RelayClient;
   readonly now: () => number;
+  /**
+   * Key index records (`vkey/<key>` → its volunteer and whether it is a duress key) this device
+   * has written or read in this store. An index record never changes once written, so
+   * `putVolunteer`, which fetch calls for every volunteer a page changed, writes it only once
+   * instead of at every page (two of its three record writes, each an encryption).
+   */
+  private readonly keyIndex = new Map<string, string>();
 
   constructor(
     readonly store: ProfileStore,
@@ -210,7 +222,9 @@ export class CoordinatorDevice {
 
   /** The volunteer a key belongs to, as its signing key or (`duress: true`) as its duress key. */
   async volunteerByKey(key: Uint8Array): Promise<{ volunteer: VolunteerRecord; duress: boolean } | undefined> {
-    const index = await this.store.getJson(RECORD.volunteerKey(toBase64url(key)), (v) => volunteerKeyRecord.parse(v));
+    const name = RECORD.volunteerKey(toBase64url(key));
+    const index = await this.store.getJson(name, (v) => volunteerKeyRecord.parse(v));
+    if (index !== undefined) this.keyIndex.set(name, keyIndexText(index.pseudonym, index.duress === true));
     const volunteer = index === undefined ? undefined : await this.volunteer(index.pseudonym);
     return volunteer === undefined ? undefined : { volunteer, duress: index?.duress === true };
   }
@@ -221,10 +235,17 @@ export class CoordinatorDevice {
 
   async putVolunteer(record: VolunteerRecord): Promise<void> {
     await this.store.putJson(RECORD.volunteer(record.pseudonym), volunteerRecord.parse(record));
-    await this.store.putJson(RECORD.volunteerKey(record.signingKey), { pseudonym: record.pseudonym });
-    if (record.duressKey !== undefined) {
-      await this.store.putJson(RECORD.volunteerKey(record.duressKey), { pseudonym: record.pseudonym, duress: true });
-    }
+    await this.putKeyIndex(record.signingKey, record.pseudonym, false);
+    if (record.duressKey !== undefined) await this.putKeyIndex(record.duressKey, record.pseudonym, true);
+  }
+
+  /** Writes `vkey/<key>` unless this device already wrote or read exactly this record. */
+  private async putKeyIndex(key: string, pseudonym: string, duress: boolean): Promise<void> {
+    const name = RECORD.volunteerKey(key);
+    const text = keyIndexText(pseudonym, duress);
+    if (this.keyIndex.get(name) === text) return;
+    await this.store.putJson(name, duress ? { pseudonym, duress: true } : { pseudonym });
+    this.keyIndex.set(name, text);
   }
 
   async volunteers(): Promise<VolunteerRecord[]> {
