@@ -122,6 +122,22 @@ describe("epoch keys", () => {
     const get = await relay.app.inject({ method: "GET", url: apiPath(API.getEpochKeys, c()) });
     assert.equal(get.statusCode, 200);
     assert.deepEqual(epochKeysResponse.parse(get.json()).devices, { "laptop-1": [doc] });
+    // The relay remembers parsed documents by their stored bytes: a republication is served at once.
+    const next = createEpochKey({
+      campaignId: campaign.campaignId,
+      deviceId: device.id,
+      epoch: epochAt(relay.now) + 1,
+      deviceSigningKey: device.keys.signing.privateKey,
+    }).signed;
+    const republished = await relay.app.inject({
+      method: "PUT",
+      url: apiPath(API.putEpochKeys, c()),
+      headers: bearer(coord1),
+      payload: { documents: [doc, next] },
+    });
+    assert.equal(republished.statusCode, 204, republished.body);
+    const again = await relay.app.inject({ method: "GET", url: apiPath(API.getEpochKeys, c()) });
+    assert.deepEqual(epochKeysResponse.parse(again.json()).devices, { "laptop-1": [doc, next] });
   });
 });
 

@@ -203,17 +203,23 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     reply.code(404).send({ error: { code: "NOT_FOUND", message: "no such route; see protocol/spec/relay-api.md" } }),
   );
 
-  app.addHook("onResponse", async (request, reply) => {
+  // Both hooks below run on every request: callback style, no promise each.
+  app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url ?? "(unmatched)";
     ctx.metrics.request(request.method, route, reply.statusCode);
-    request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime) }, "request");
+    if (deps.logger.isLevelEnabled("info")) {
+      request.log.info({ req: request, res: reply, responseTime: Math.round(reply.elapsedTime) }, "request");
+    }
+    done();
   });
 
   // Only the live inbox speaks WebSocket: an upgrade anywhere else is refused before any handler.
-  app.addHook("onRequest", async (request) => {
+  app.addHook("onRequest", (request, _reply, done) => {
     if (request.headers.upgrade?.toLowerCase() === "websocket" && request.routeOptions.url !== LIVE_INBOX_ROUTE.path) {
-      throw errors.notFound("WebSocket route");
+      done(errors.notFound("WebSocket route"));
+      return;
     }
+    done();
   });
 
   const hub = new LiveHub(ctx.store);

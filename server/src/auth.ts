@@ -11,7 +11,7 @@ import {
   SESSION_TOKEN_LENGTH,
   type SessionClaims,
 } from "@testigo/protocol";
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from "fastify";
+import type { FastifyRequest, onRequestHookHandler } from "fastify";
 import type { RelayContext } from "./context.js";
 import { errors, RelayError } from "./errors.js";
 import type { RelayKeys } from "./relay-keys.js";
@@ -86,11 +86,18 @@ function forgetToken(token: string, keys: RelayKeys): void {
 
 /** Takes one token from a bucket (in this node's memory); 429 with Retry-After when empty. */
 export async function rateLimit(ctx: RelayContext, key: string, capacity?: number, refill?: number): Promise<void> {
-  const result = await ctx.limiter.take(
-    key,
-    capacity ?? ctx.config.rateLimit.capacity,
-    refill ?? ctx.config.rateLimit.refillPerSecond,
+  checkAllowed(
+    ctx,
+    await ctx.limiter.take(
+      key,
+      capacity ?? ctx.config.rateLimit.capacity,
+      refill ?? ctx.config.rateLimit.refillPerSecond,
+    ),
   );
+}
+
+/** A rate-limit answer: nothing if allowed, RATE_LIMITED (429 with Retry-After) if not. */
+function checkAllowed(ctx: RelayContext, result: { allowed: boolean; retryAfterMs: number }): void {
   if (!result.allowed) {
     ctx.metrics.count("rate_limited");
     const seconds = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
@@ -98,60 +105,149 @@ export async function rateLimit(ctx: RelayContext, key: string, capacity?: numbe
   }
 }
 
-/** One token from the session's credential bucket: coordinator devices have their own, larger quota. */
-export function rateLimitSession(ctx: RelayContext, session: SessionClaims): Promise<void> {
-  const quota = session.role === "coordinator" ? ctx.config.rateLimit.coordinator : undefined;
-  return rateLimit(ctx, credentialBucket(session), quota?.capacity, quota?.refillPerSecond);
+/** The session's credential bucket and its quota: coordinator devices have their own, larger one. */
+function sessionQuota(ctx: RelayContext, session: SessionClaims): [string, number, number] {
+  const quota = (session.role === "coordinator" ? ctx.config.rateLimit.coordinator : undefined) ?? ctx.config.rateLimit;
+  return [credentialBucket(session), quota.capacity, quota.refillPerSecond];
 }
+
+/** One token from the session's credential bucket: coordinator devices have their own, larger quota. */
+export async function rateLimitSession(ctx: RelayContext, session: SessionClaims): Promise<void> {
+  const [bucket, capacity, refill] = sessionQuota(ctx, session);
+  checkAllowed(ctx, await ctx.limiter.take(bucket, capacity, refill));
+}
+
+/** Bound on the path campaign ids remembered as valid; the oldest goes first. */
+const MAX_VALID_CAMPAIGN_IDS = 20_000;
+/** Path texts that passed the campaign id schema (a pure check of the text): checked once each. */
+const validCampaignIds = new Set<string>();
 
 /** The campaign id in the path, checked (routes under /v1/campaigns/:campaignId). */
 function pathCampaign(request: FastifyRequest): string {
   const params = request.params as { campaignId?: unknown };
-  const parsed = campaignIdSchema.safeParse(params.campaignId);
+  const text = params.campaignId;
+  if (typeof text === "string" && validCampaignIds.has(text)) return text;
+  const parsed = campaignIdSchema.safeParse(text);
   if (!parsed.success) throw errors.malformed("invalid campaign id in the path");
+  if (parsed.data === text) {
+    if (validCampaignIds.size >= MAX_VALID_CAMPAIGN_IDS) {
+      const oldest = validCampaignIds.values().next();
+      if (oldest.done !== true) validCampaignIds.delete(oldest.value);
+    }
+    validCampaignIds.add(text);
+  }
   return parsed.data;
 }
 
 /** onRequest hook: a live session of this campaign in one of `roles`, not revoked, within its rate limit. */
-export function requireSession(ctx: RelayContext, ...roles: readonly AuthRole[]): onRequestAsyncHookHandler {
+export function requireSession(ctx: RelayContext, ...roles: readonly AuthRole[]): onRequestHookHandler {
   return requireSessionFrom(ctx, bearerToken, ...roles);
 }
 
-/** requireSession with another way to find the token (the live inbox also reads a subprotocol). */
+/**
+ * requireSession with another way to find the token (the live inbox also reads a subprotocol).
+ *
+ * The checks run in this order, each refusing with its own error: token present and well formed,
+ * campaign id in the path, token opens under the relay's keys, not expired, role and campaign,
+ * rate limit (in memory, before any store access: a flood past the quota costs the store
+ * nothing), then revocation (volunteers) or roster membership (coordinators). Every step that
+ * can answer from memory does so without waiting (a callback hook: no promise per request when
+ * the keys are loaded, the bucket known and the volunteer's status remembered).
+ */
 export function requireSessionFrom(
   ctx: RelayContext,
   tokenOf: (request: FastifyRequest) => string | undefined,
   ...roles: readonly AuthRole[]
-): onRequestAsyncHookHandler {
-  return async (request: FastifyRequest, _reply: FastifyReply) => {
-    const token = tokenOf(request);
-    if (token === undefined) throw errors.authRequired();
-    if (token === "") throw errors.sessionInvalid();
-    const campaignId = pathCampaign(request);
-    const keys = await ctx.keys.get();
-    const session = openToken(token, keys);
-    if (session === undefined) throw errors.sessionInvalid();
-    if (session.expiresAt <= ctx.clock()) {
-      forgetToken(token, keys);
-      throw errors.sessionInvalid();
+): onRequestHookHandler {
+  return (request, _reply, done) => {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = authenticate(ctx, request, tokenOf, roles);
+    } catch (error) {
+      done(error as Error);
+      return;
     }
-    if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
-    // In memory, before any store access: a flood past the quota costs the store nothing.
-    await rateLimitSession(ctx, session);
-    if (session.role === "volunteer") {
-      const active =
-        ctx.volunteerStatus === undefined
-          ? await volunteerActive(ctx, campaignId, session.principal)
-          : await ctx.volunteerStatus.isActive(campaignId, session.principal);
-      if (!active) throw errors.revoked();
-    } else {
-      // A device dropped from the roster loses its sessions at once.
-      const campaign = await ctx.store.getCampaign(campaignId);
-      if (campaign === undefined || !campaign.deviceIds.includes(session.principal))
-        throw errors.forbidden("coordinator");
-    }
-    request.session = session;
+    if (pending === undefined) done();
+    else
+      pending.then(
+        () => done(),
+        (error: unknown) => done(error as Error),
+      );
   };
+}
+
+/** The session checks; undefined once they passed without waiting, else a promise of the rest. */
+function authenticate(
+  ctx: RelayContext,
+  request: FastifyRequest,
+  tokenOf: (request: FastifyRequest) => string | undefined,
+  roles: readonly AuthRole[],
+): Promise<void> | undefined {
+  const token = tokenOf(request);
+  if (token === undefined) throw errors.authRequired();
+  if (token === "") throw errors.sessionInvalid();
+  const campaignId = pathCampaign(request);
+  const keys = ctx.keys.current();
+  if (keys === undefined) {
+    return ctx.keys.get().then((loaded) => checkSession(ctx, request, token, campaignId, loaded, roles));
+  }
+  return checkSession(ctx, request, token, campaignId, keys, roles);
+}
+
+function checkSession(
+  ctx: RelayContext,
+  request: FastifyRequest,
+  token: string,
+  campaignId: string,
+  keys: RelayKeys,
+  roles: readonly AuthRole[],
+): Promise<void> | undefined {
+  const session = openToken(token, keys);
+  if (session === undefined) throw errors.sessionInvalid();
+  if (session.expiresAt <= ctx.clock()) {
+    forgetToken(token, keys);
+    throw errors.sessionInvalid();
+  }
+  if (!roles.includes(session.role) || session.campaignId !== campaignId) throw errors.forbidden(roles.join(" or "));
+  const [bucket, capacity, refill] = sessionQuota(ctx, session);
+  const taken = ctx.limiter.takeNow(bucket, capacity, refill);
+  if (taken === undefined) {
+    return ctx.limiter.take(bucket, capacity, refill).then((result) => {
+      checkAllowed(ctx, result);
+      return checkPrincipal(ctx, request, session, campaignId);
+    });
+  }
+  checkAllowed(ctx, taken);
+  return checkPrincipal(ctx, request, session, campaignId);
+}
+
+/** Revocation (volunteers) or roster membership (coordinators); sets the request's session. */
+function checkPrincipal(
+  ctx: RelayContext,
+  request: FastifyRequest,
+  session: SessionClaims,
+  campaignId: string,
+): Promise<void> | undefined {
+  if (session.role === "volunteer") {
+    if (ctx.volunteerStatus?.activeNow(campaignId, session.principal) === true) {
+      request.session = session;
+      return undefined;
+    }
+    const active =
+      ctx.volunteerStatus === undefined
+        ? volunteerActive(ctx, campaignId, session.principal)
+        : ctx.volunteerStatus.isActive(campaignId, session.principal);
+    return active.then((ok) => {
+      if (!ok) throw errors.revoked();
+      request.session = session;
+    });
+  }
+  // A device dropped from the roster loses its sessions at once.
+  return ctx.store.getCampaign(campaignId).then((campaign) => {
+    if (campaign === undefined || !campaign.deviceIds.includes(session.principal))
+      throw errors.forbidden("coordinator");
+    request.session = session;
+  });
 }
 
 /** Reads the volunteer's record: enrolled and not revoked. */

@@ -5,11 +5,15 @@ import type { RelayLogger } from "./logger.js";
 import type { Store } from "./store/store.js";
 
 export function guardStore(store: Store, logger: RelayLogger): Store {
+  // One wrapper per method, made on first use (not one closure per call).
+  const wrapped = new Map<PropertyKey, { readonly method: unknown; readonly guarded: unknown }>();
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== "function") return value;
-      return async (...args: unknown[]) => {
+      const known = wrapped.get(property);
+      if (known !== undefined && known.method === value) return known.guarded;
+      const guarded = async (...args: unknown[]) => {
         try {
           return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         } catch (err) {
@@ -19,6 +23,8 @@ export function guardStore(store: Store, logger: RelayLogger): Store {
           throw errors.storeUnavailable();
         }
       };
+      wrapped.set(property, { method: value, guarded });
+      return guarded;
     },
   });
 }

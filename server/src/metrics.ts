@@ -28,8 +28,26 @@ export class Metrics {
   private readonly requests = new Map<string, number>();
   private readonly events = new Map<MetricEvent, number>();
 
+  /** The label text of each method, route and status class seen (a few dozen: routes are patterns). */
+  private readonly labels = new Map<string, Map<string, string[]>>();
+
   request(method: string, route: string, statusCode: number): void {
-    const key = `method="${method}",route="${route}",status="${Math.floor(statusCode / 100)}xx"`;
+    const statusClass = Math.floor(statusCode / 100);
+    let byRoute = this.labels.get(method);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.labels.set(method, byRoute);
+    }
+    let byStatus = byRoute.get(route);
+    if (byStatus === undefined) {
+      byStatus = [];
+      byRoute.set(route, byStatus);
+    }
+    let key = byStatus[statusClass];
+    if (key === undefined) {
+      key = `method="${method}",route="${route}",status="${statusClass}xx"`;
+      byStatus[statusClass] = key;
+    }
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
   }
 

@@ -66,6 +66,8 @@ export class RateLimiter {
   /** Bucket name -> its keyed hash (a pure function of the name under fixed keys), bounded. */
   readonly #names = new Map<string, string>();
   #restored: Promise<void> | undefined;
+  /** The stored levels are loaded (restore() resolved). */
+  #isRestored = false;
   #merging: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -76,10 +78,15 @@ export class RateLimiter {
 
   /** Loads the stored levels (once; retried on the next call after a failure). */
   restore(): Promise<void> {
-    this.#restored ??= this.merge().catch((err: unknown) => {
-      this.#restored = undefined;
-      throw err;
-    });
+    this.#restored ??= this.merge().then(
+      () => {
+        this.#isRestored = true;
+      },
+      (err: unknown) => {
+        this.#restored = undefined;
+        throw err;
+      },
+    );
     return this.#restored;
   }
 
@@ -87,6 +94,25 @@ export class RateLimiter {
   async take(name: string, capacity: number, refillPerSecond: number): Promise<RateLimitResult> {
     await this.restore();
     const key = this.#names.get(name) ?? this.#hashName(name, await this.#options.keys.get());
+    return this.#take(key, capacity, refillPerSecond);
+  }
+
+  /**
+   * take(), without waiting: undefined unless it can answer at once (the stored levels are
+   * loaded and the relay's keys too), which is every request but the first ones after a start.
+   */
+  takeNow(name: string, capacity: number, refillPerSecond: number): RateLimitResult | undefined {
+    if (!this.#isRestored) return undefined;
+    let key = this.#names.get(name);
+    if (key === undefined) {
+      const keys = this.#options.keys.current();
+      if (keys === undefined) return undefined;
+      key = this.#hashName(name, keys);
+    }
+    return this.#take(key, capacity, refillPerSecond);
+  }
+
+  #take(key: string, capacity: number, refillPerSecond: number): RateLimitResult {
     const now = this.#options.clock();
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {

@@ -46,6 +46,11 @@ export class RelayKeyring {
     this.#store = store;
   }
 
+  /** The keys once loaded (undefined before: call get()). */
+  current(): RelayKeys | undefined {
+    return this.#keys;
+  }
+
   async get(): Promise<RelayKeys> {
     if (this.#keys !== undefined) return this.#keys;
     this.#loading ??= this.#store.relaySecret(randomBytes(RELAY_SECRET_BYTES)).then(

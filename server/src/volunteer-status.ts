@@ -60,6 +60,15 @@ export class VolunteerStatusCache {
     return read;
   }
 
+  /** isActive() without waiting: true if remembered as active, undefined if the store must be read. */
+  activeNow(campaignId: string, pseudonym: string): true | undefined {
+    const key = `${campaignId}/${pseudonym}`;
+    const now = this.#now();
+    this.#sweep(now);
+    const until = this.#activeUntil.get(key);
+    return until !== undefined && now < until ? true : undefined;
+  }
+
   /** Called once a revocation is written: later requests read the store again. */
   forget(campaignId: string, pseudonym: string): void {
     const key = `${campaignId}/${pseudonym}`;

@@ -21,7 +21,37 @@ import { parseOr400 } from "../validate.js";
 
 const storedDocuments = z.array(signedDocumentWire);
 
+/** Bound on the devices whose parsed documents are remembered; the oldest goes first. */
+const MAX_REMEMBERED_DEVICES = 10_000;
+
+/**
+ * The stored documents of each device, parsed and checked once per exact stored bytes: the
+ * parse is a pure function of the bytes, so a device's documents are re-parsed only when the
+ * bytes differ from the ones remembered (compared in full). Invalid bytes are not remembered.
+ */
+class ParsedDocuments {
+  readonly #byDevice = new Map<string, { readonly bytes: Uint8Array; readonly documents: SignedDocumentWire[] }>();
+
+  parse(campaignId: string, deviceId: string, bytes: Uint8Array): SignedDocumentWire[] | undefined {
+    const key = `${campaignId}/${deviceId}`;
+    const known = this.#byDevice.get(key);
+    if (known !== undefined && Buffer.compare(known.bytes, bytes) === 0) return known.documents;
+    const parsed = storedDocuments.safeParse(JSON.parse(fromUtf8(bytes)));
+    if (!parsed.success) return undefined;
+    // Frozen: every answer that shares it serializes the same documents.
+    const documents = Object.freeze(parsed.data.map((doc) => Object.freeze(doc))) as SignedDocumentWire[];
+    this.#byDevice.delete(key);
+    if (this.#byDevice.size >= MAX_REMEMBERED_DEVICES) {
+      const oldest = this.#byDevice.keys().next();
+      if (oldest.done !== true) this.#byDevice.delete(oldest.value);
+    }
+    this.#byDevice.set(key, { bytes: new Uint8Array(bytes), documents });
+    return documents;
+  }
+}
+
 export function registerEpochKeyRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  const parsedDocuments = new ParsedDocuments();
   app.route({
     method: API.putEpochKeys.method,
     url: API.putEpochKeys.path,
@@ -66,8 +96,8 @@ export function registerEpochKeyRoutes(app: FastifyInstance, ctx: RelayContext):
       for (const deviceId of campaign.deviceIds) {
         const bytes = stored[deviceId];
         if (bytes === undefined) continue;
-        const parsed = storedDocuments.safeParse(JSON.parse(fromUtf8(bytes)));
-        if (parsed.success) devices[deviceId] = parsed.data;
+        const documents = parsedDocuments.parse(campaignId, deviceId, bytes);
+        if (documents !== undefined) devices[deviceId] = documents;
       }
       return { devices };
     },

@@ -30,6 +30,7 @@
 // collects them: the relay checks a challenge's expiry from its own bytes (../challenges.ts). Nothing is stored per
 // session: session tokens are sealed by the relay (see ../auth.ts).
 import { createHash } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { createClient, createCluster, RESP_TYPES } from "redis";
 import {
   ACK_INBOX,
@@ -127,6 +128,56 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
+/**
+ * Rejects a command that got no answer within the timeout (a frozen server must not hang the
+ * relay), with ONE timer for every command in flight instead of one timer (or abort signal) each:
+ * a timeout fires up to a tenth of it late (at most 100 ms). Commands share one timeout, so they
+ * expire in the order they were sent.
+ */
+class CommandDeadlines {
+  readonly #ms: number;
+  readonly #tickMs: number;
+  readonly #pending = new Set<{ readonly at: number; readonly expire: () => void }>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.#tickMs = Math.max(1, Math.min(100, Math.floor(ms / 10)));
+  }
+
+  track<T>(promise: Promise<T>, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = {
+        at: performance.now() + this.#ms,
+        expire: () => reject(new StoreUnavailable(`redis: ${what} timed out`)),
+      };
+      this.#pending.add(entry);
+      this.#timer ??= setTimeout(this.#sweep, this.#tickMs);
+      promise.then(
+        (value) => {
+          this.#pending.delete(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#pending.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const entry of this.#pending) {
+      if (entry.at > now) break;
+      this.#pending.delete(entry);
+      entry.expire();
+    }
+    if (this.#pending.size > 0) this.#timer = setTimeout(this.#sweep, this.#tickMs);
+  };
+}
+
 async function clientLink(url: string, options: RedisStoreOptions): Promise<Link> {
   const timeout = options.commandTimeoutMs ?? 5_000;
   const client = createClient({ url, disableOfflineQueue: true, socket: socketOptions(options) });
@@ -137,13 +188,10 @@ async function clientLink(url: string, options: RedisStoreOptions): Promise<Link
     throw error;
   });
   let subscriber: typeof client | undefined;
+  const deadlines = new CommandDeadlines(timeout);
   return {
     call: (_key, args) =>
-      withTimeout(
-        client.sendCommand([...args], { typeMapping: BUFFERS, timeout }) as Promise<Reply>,
-        timeout,
-        "command",
-      ),
+      deadlines.track(client.sendCommand([...args], { typeMapping: BUFFERS }) as Promise<Reply>, "command"),
     async ping() {
       await withTimeout(client.sendCommand(["PING"], { timeout }), timeout, "ping");
     },
