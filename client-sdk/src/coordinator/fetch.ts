@@ -413,7 +413,9 @@ export class FetchRun {
       const item = this.photoItems.get(wire);
       const existing = waiting.line.cover ? undefined : await io(this.output.findPhoto(wire, ref.sha256));
       if (waiting.line.cover && item !== undefined) {
-        // A cover photo is random bytes by design: its arrival completes the acta, nothing is opened.
+        // A cover photo is random bytes by design: nothing is opened or written. Its chunks are
+        // still fetched, so the relay sees the download it sees for every photo.
+        await this.fetchAndDiscard(wire, ref.chunkCount);
         waiting.done.set(wire, coverPhotoLine(wire, ref));
       } else if (existing !== undefined) {
         waiting.done.set(wire, photoLine(wire, ref, existing));
@@ -497,6 +499,15 @@ export class FetchRun {
       }
       await io(download.discard());
       return replaying ? "kept-unreadable" : "bad-content";
+    }
+  }
+
+  /** Downloads a cover photo's chunks like a real photo's and drops them (a missing chunk ends it). */
+  private async fetchAndDiscard(wire: string, count: number): Promise<void> {
+    try {
+      await this.relayChunks(wire, 0, count, async () => this.step("chunk"));
+    } catch (error) {
+      if (!(error instanceof DecryptionFailed)) throw error;
     }
   }
 

@@ -48,7 +48,7 @@ export interface PhotoLine {
   /** Lowercase hex SHA-256 of the photo as the volunteer took it (signed in the report). */
   readonly sha256: string;
   readonly size: number;
-  /** "cover": a cover acta's photo (random bytes by design): not downloaded, nothing written. */
+  /** "cover": a cover acta's photo (random bytes by design): downloaded, neither opened nor written. */
   readonly status: "ok" | "quarantined" | "cover";
 }
 

@@ -7,7 +7,13 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fromBase64url, generateSigningKeyPair, initSodium } from "@testigo/protocol";
+import {
+  type AuthStatement,
+  fromBase64url,
+  generateSigningKeyPair,
+  initSodium,
+  verifyAuthStatement,
+} from "@testigo/protocol";
 import {
   clearCapsule,
   MIN_KDF_LIMITS,
@@ -534,9 +540,18 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     cpSync(dir, withPin, { recursive: true });
     cpSync(dir, withDuress, { recursive: true });
     const wire = { pin: [] as string[], duress: [] as string[] };
+    const sessionSigners: string[] = [];
+    const duressKey = fromBase64url(identity.duress.publicKey) ?? new Uint8Array();
     const recording =
       (log: string[]): HttpTransport =>
       async (request) => {
+        if (request.url.endsWith("/v1/auth/session")) {
+          // Which key signed the session: the relay would see it. Both copies must sign with D.
+          const { signature, ...statement } = JSON.parse(new TextDecoder().decode(request.body)) as AuthStatement & {
+            signature: string;
+          };
+          sessionSigners.push(verifyAuthStatement(statement, signature, duressKey) ? "D" : "other");
+        }
         const response = await fetchTransport(request);
         const route = new URL(request.url).pathname.replace(/\/(photos|mailbox)\/[^/]+/, "/$1/:id");
         log.push(`${request.method} ${route} ${request.body?.length ?? 0} -> ${response.status}`);
@@ -567,6 +582,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     assert.deepEqual(sentWithDuress, { ...sentWithPin, controls: sentWithDuress?.controls });
     assert.deepEqual([sentWithPin?.envelopesSent, sentWithPin?.photosSent], [3, 2]);
     assert.deepEqual(wire.duress, wire.pin);
+    assert.deepEqual(sessionSigners, ["D", "D"]);
     assert.deepEqual(fromDuress.sizes, fromPin.sizes);
     assert.deepEqual(fromDuress.photos.length, fromPin.photos.length);
     // The coordinators get the real reports from the PIN's copy, covers signed with D from the other.

@@ -111,6 +111,13 @@ export class Volunteer {
     return (this.options.now ?? Date.now)();
   }
 
+  /**
+   * A relay client for this device's sessions. Sessions are opened with the duress key D, by the
+   * real profile as by the decoy (whose `duress` pair is D again): the relay accepts either
+   * enrolled key, and if the real profile signed with its own key, a relay that looked (one run
+   * or imaged by the adversary) would see a pseudonym switch to D at the moment of a duress unlock.
+   * Envelopes are still signed by each profile's `signing` key, inside the encryption.
+   */
   client(): RelayClient {
     return new RelayClient(
       this.identity.relayUrl,
@@ -118,7 +125,7 @@ export class Volunteer {
         campaignId: this.identity.campaignId,
         role: "volunteer",
         principal: this.identity.pseudonym,
-        signingPrivateKey: bytesOf(this.identity.signing.privateKey),
+        signingPrivateKey: bytesOf(this.identity.duress.privateKey),
       },
       {
         ...(this.options.transport === undefined ? {} : { transport: this.options.transport }),

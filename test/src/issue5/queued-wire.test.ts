@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { MIN_KDF_LIMITS, volunteer as sdk } from "@testigo/client-sdk";
-import { initSodium } from "@testigo/protocol";
+import { initSodium, photoChunkCount } from "@testigo/protocol";
 import { NodeStorage } from "../../../client-sdk/dist/storage/node-storage.js";
 import { type CoordinatorDevice, fetchAll, initCoordinator, invite, readReports } from "../helpers/campaign.js";
 import { syntheticPhoto } from "../helpers/photos.js";
@@ -140,8 +140,17 @@ describe("issue 5: a duress unlock with reports, an acta and photos queued (real
 
   it("the coordinators get the real reports and photos from one image, cover items from the other", async () => {
     const out = join(work, "out");
+    proxy.take();
     await fetchAll(coordinator, out);
+    // The coordinator downloads cover photos like real ones (and drops them): the relay sees the
+    // same chunk downloads for both.
+    const chunkDownloads = proxy.take().filter((r) => r.method === "GET" && r.route.includes("/chunks/")).length;
     const reports = readReports(out);
+    const realChunks = reports
+      .filter((r) => r.kind === "acta")
+      .flatMap((r) => r.photos ?? [])
+      .reduce((sum, p) => sum + photoChunkCount(p.size), 0);
+    assert.equal(chunkDownloads, 2 * realChunks);
     for (const [i, phone] of phones.entries()) {
       const mine = reports.filter((r) => r.volunteer === phone.pseudonym && r.kind !== "enrolled");
       const real = mine.filter((r) => r.kind !== "duress");

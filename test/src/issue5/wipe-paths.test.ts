@@ -19,7 +19,6 @@ import {
   invite,
   marker,
   photoFile,
-  type ReportLine,
   readReports,
 } from "../helpers/campaign.js";
 import { testigo, testigoOk } from "../helpers/cli.js";
@@ -166,13 +165,18 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     assert.deepEqual([normal.code, normal.stdout], [0, "unlocked\n"]);
 
     await fetchAll(coordinator, out);
-    // The decoy queued no special report: the unlock's check-in, signed with the duress key, is
-    // the alert, written as `duress` (the kind it was signed as kept in `signedKind`).
-    const duressLines = readReports(out).filter((r) => r.kind === "duress") as (ReportLine & { signedKind?: string })[];
+    // The decoy queued no special report: in place of the real profile's queued report and acta
+    // (erased) it sent cover items of the same shape, signed with the duress key (no check-in: a
+    // short report was queued, as the PIN's unlock would have sent it), written as `duress` (the
+    // kind they were signed as kept in `signedKind`) and flagged `cover`.
+    const duressLines = readReports(out).filter((r) => r.kind === "duress");
     assert.deepEqual(
-      duressLines.map((r) => [r.volunteer, r.signedKind]),
-      [[real.pseudonym, "checkin"]],
-      "one duress line, from the real pseudonym",
+      duressLines.map((r) => [r.volunteer, r.signedKind, r.cover]),
+      [
+        [real.pseudonym, "status", true],
+        [real.pseudonym, "acta", true],
+      ],
+      "duress lines from the real pseudonym: the cover items",
     );
     const listed = JSON.parse((await coordinatorCli("volunteers", "--json")).stdout) as {
       pseudonym: string;
@@ -201,14 +205,18 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     const again = await volunteerCli("unlock", phone, phone.pinFile);
     assert.equal(again.code, EXIT_WRONG_SECRET, `the real PIN after duress: ${again.stdout} ${again.stderr}`);
     // A second duress unlock erases nothing more; its check-in, signed with the duress key again,
-    // is a second duress line of the same volunteer.
+    // is another duress line of the same volunteer (not a cover).
     assert.equal((await volunteerCli("unlock", phone, phone.duressPinFile as string)).code, 0);
     await fetchAll(coordinator, out);
     assert.deepEqual(
       readReports(out)
         .filter((r) => r.kind === "duress")
-        .map((r) => r.volunteer),
-      [real.pseudonym, real.pseudonym],
+        .map((r) => [r.volunteer, r.signedKind, r.cover]),
+      [
+        [real.pseudonym, "status", true],
+        [real.pseudonym, "acta", true],
+        [real.pseudonym, "checkin", undefined],
+      ],
       "each duress-signed check-in is a duress line",
     );
 
@@ -231,9 +239,7 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     const sync = await volunteerCli("sync", phone, phone.duressPinFile as string);
     assert.equal(sync.code, 0, `the decoy's sync: ${sync.stdout} ${sync.stderr}`);
     await fetchAll(coordinator, out);
-    const decoyLine = readReports(out).find((r) => r.text === decoyMarker) as
-      | (ReturnType<typeof readReports>[number] & { signedKind?: string })
-      | undefined;
+    const decoyLine = readReports(out).find((r) => r.text === decoyMarker);
     assert.deepEqual(
       [decoyLine?.volunteer, decoyLine?.kind, decoyLine?.signedKind],
       [real.pseudonym, "duress", "status"],
@@ -364,10 +370,15 @@ describe("erasing a volunteer device: duress PIN, remote wipe, panic, wrong-PIN 
     const sync = await volunteerCli("sync", phone, phone.duressPinFile as string);
     assert.equal(sync.code, 0, `the decoy's sync: ${sync.stdout} ${sync.stderr}`);
     await fetchAll(coordinator, out);
-    assert.equal(
-      readReports(out).filter((r) => r.kind === "duress" && r.volunteer === real.pseudonym).length,
-      1,
-      "the queued duress alert (the offline unlock's check-in) arrived, from the real pseudonym",
+    assert.deepEqual(
+      readReports(out)
+        .filter((r) => r.kind === "duress" && r.volunteer === real.pseudonym)
+        .map((r) => [r.signedKind, r.cover]),
+      [
+        ["status", true],
+        ["acta", true],
+      ],
+      "the queued duress alert (the offline unlock's cover items) arrived, from the real pseudonym",
     );
     await assertErased(phone.dir, real, { duressPin: phone.duressPin as string });
   });
