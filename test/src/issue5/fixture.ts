@@ -1,10 +1,12 @@
 // Issue 5 campaigns through the `testigo` command: coordinators (init, join), volunteers enrolled
 // with a PIN and optionally a duress PIN (both from files), in-process views of the coordinator
 // devices (to seal control messages with their roster keys) and of a volunteer's profile.
+
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CoordinatorDevice } from "@testigo/client-sdk";
+import { CoordinatorDevice, MIN_KDF_LIMITS, volunteer as sdk } from "@testigo/client-sdk";
 import { CONTROL_KIND, CONTROL_VERSION, fromBase64url, sealControl } from "@testigo/protocol";
 import { NodeStorage } from "../../../client-sdk/dist/storage/node-storage.js";
 import type { CoordinatorDevice as CoordinatorFolder } from "../helpers/campaign.js";
@@ -58,6 +60,47 @@ export async function enrollVolunteer(
   const run = await testigoOk(args);
   const { pseudonym } = JSON.parse(run.stdout) as { pseudonym: string };
   return { name, dir, pin, pinFile, pseudonym, inviteCode, ...duress };
+}
+
+/** A phone enrolled through the SDK with a PIN and a duress PIN (both also in files). */
+export interface SdkPhone {
+  readonly dir: string;
+  readonly pseudonym: string;
+  readonly pin: string;
+  readonly duressPin: string;
+  readonly pinFile: string;
+  readonly duressPinFile: string;
+}
+
+/**
+ * Enrolls `work/name` through the SDK (cheap argon2id parameters, which the command accepts when
+ * it reads the key-slot file) with a PIN and a duress PIN, automatic check-ins off, and sends its
+ * `enrolled` report at once (so later captures carry only what the test does).
+ */
+export async function enrollSdkPhone(work: string, name: string, inviteCode: string): Promise<SdkPhone> {
+  const pin = newPin();
+  let duressPin = newPin();
+  while (duressPin === pin) duressPin = newPin();
+  const dir = join(work, name);
+  const enrolled = await sdk.enroll({
+    storage: await NodeStorage.open(dir),
+    inviteCode,
+    pin,
+    duressPin,
+    checkinIntervalMs: 0,
+    limits: MIN_KDF_LIMITS,
+    now: Date.now,
+  });
+  const sent = await (await sdk.Volunteer.fromStore(enrolled.store)).sync({ budgetMs: 30_000 });
+  assert.equal(sent.envelopesSent, 1, "the enrolled report was sent");
+  return {
+    dir,
+    pseudonym: enrolled.pseudonym,
+    pin,
+    duressPin,
+    pinFile: secretFile(work, `${name}.pin`, pin),
+    duressPinFile: secretFile(work, `${name}.duress-pin`, duressPin),
+  };
 }
 
 /** `testigo volunteer COMMAND --dir D --pin-file F …` with the given PIN file. */

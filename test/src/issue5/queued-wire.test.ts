@@ -10,14 +10,14 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { MIN_KDF_LIMITS, volunteer as sdk } from "@testigo/client-sdk";
+import { volunteer as sdk } from "@testigo/client-sdk";
 import { initSodium, photoChunkCount } from "@testigo/protocol";
 import { NodeStorage } from "../../../client-sdk/dist/storage/node-storage.js";
 import { type CoordinatorDevice, fetchAll, initCoordinator, invite, readReports } from "../helpers/campaign.js";
 import { syntheticPhoto } from "../helpers/photos.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
 import { type CapturedRequest, type CaptureProxy, startCaptureProxy } from "./capture-proxy.js";
-import { newPin, secretFile, volunteerCli } from "./fixture.js";
+import { enrollSdkPhone, volunteerCli } from "./fixture.js";
 
 const PHONES = 2;
 
@@ -52,20 +52,8 @@ describe("issue 5: a duress unlock with reports, an acta and photos queued (real
     proxy = await startCaptureProxy(relay.url);
     coordinator = await initCoordinator(work, "coord", proxy.url, relay.token);
     for (const [i, code] of (await invite(coordinator, PHONES)).entries()) {
-      const pin = newPin();
-      let duressPin = newPin();
-      while (duressPin === pin) duressPin = newPin();
-      const dir = join(work, `phone-${i}`);
-      const enrolled = await sdk.enroll({
-        storage: await NodeStorage.open(dir),
-        inviteCode: code,
-        pin,
-        duressPin,
-        checkinIntervalMs: 0,
-        limits: MIN_KDF_LIMITS,
-        now: Date.now,
-      });
-      assert.equal((await (await sdk.Volunteer.fromStore(enrolled.store)).sync({ budgetMs: 30_000 })).envelopesSent, 1);
+      const enrolled = await enrollSdkPhone(work, `phone-${i}`, code);
+      const { dir, pin } = enrolled;
       // Queued with the PIN while the phone is offline (the SDK queues without sending): i + 1
       // reports, an acta with i + 1 photos of different sizes, one more report.
       const real = await sdk.Volunteer.open(await NodeStorage.open(dir), pin);
@@ -87,8 +75,8 @@ describe("issue 5: a duress unlock with reports, an acta and photos queued (real
         pseudonym: enrolled.pseudonym,
         withPin,
         withDuress,
-        pinFile: secretFile(work, `phone-${i}.pin`, pin),
-        duressPinFile: secretFile(work, `phone-${i}.duress-pin`, duressPin),
+        pinFile: enrolled.pinFile,
+        duressPinFile: enrolled.duressPinFile,
         markers,
       });
     }

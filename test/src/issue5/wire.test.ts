@@ -12,14 +12,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { MIN_KDF_LIMITS, volunteer as sdk } from "@testigo/client-sdk";
 import { initSodium } from "@testigo/protocol";
-import { NodeStorage } from "../../../client-sdk/dist/storage/node-storage.js";
 import { type CoordinatorDevice, fetchAll, initCoordinator, invite, readReports } from "../helpers/campaign.js";
 import type { CliRun } from "../helpers/cli.js";
 import { type LoggedRelay, startLoggedRelay } from "../helpers/relay.js";
 import { type CapturedRequest, type CaptureProxy, startCaptureProxy } from "./capture-proxy.js";
-import { newPin, secretFile, volunteerCli } from "./fixture.js";
+import { enrollSdkPhone, volunteerCli } from "./fixture.js";
 
 const N = Number(process.env.WIRE_N ?? 50);
 /** Commands run at once (each a separate process on its own connection). */
@@ -117,33 +115,10 @@ describe(`wire indistinguishability: ${N} status reports, ${N} check-ins and ${N
     // The coordinator registers the proxy's address: the invites, and so the phones, use it.
     coordinator = await initCoordinator(work, "coord", proxy.url, relay.token);
     const codes = await invite(coordinator, N);
+    // Each phone with a PIN and a duress PIN, its `enrolled` report already sent, so the phases
+    // below carry one report each.
     phones = [];
-    // Enrolled through the SDK (cheap argon2id parameters, which the command accepts when it
-    // reads the key-slot file), each with a PIN and a duress PIN, automatic check-ins off; the
-    // `enrolled` report is sent at once, so the phases below carry one report each.
-    for (const [i, code] of codes.entries()) {
-      const pin = newPin();
-      let duressPin = newPin();
-      while (duressPin === pin) duressPin = newPin();
-      const dir = join(work, `phone-${i}`);
-      const enrolled = await sdk.enroll({
-        storage: await NodeStorage.open(dir),
-        inviteCode: code,
-        pin,
-        duressPin,
-        checkinIntervalMs: 0,
-        limits: MIN_KDF_LIMITS,
-        now: Date.now,
-      });
-      const sent = await (await sdk.Volunteer.fromStore(enrolled.store)).sync({ budgetMs: 30_000 });
-      assert.equal(sent.envelopesSent, 1, "the enrolled report was sent");
-      phones.push({
-        dir,
-        pseudonym: enrolled.pseudonym,
-        pinFile: secretFile(work, `phone-${i}.pin`, pin),
-        duressPinFile: secretFile(work, `phone-${i}.duress-pin`, duressPin),
-      });
-    }
+    for (const [i, code] of codes.entries()) phones.push(await enrollSdkPhone(work, `phone-${i}`, code));
     proxy.take();
   });
 
