@@ -1,7 +1,11 @@
 // One coordinator device, in its own process (forked by election.ts): it creates or joins the
-// campaign through the SDK, mints invites (device 0), then drains the inbox continuously with
-// the SDK's `fetchInbox`, into an output that keeps no photo bytes but checks each photo against
-// the photos the volunteers took (byte for byte, by SHA-256) and reports every line it writes.
+// campaign through the SDK, mints invites (device 0), then drains the inbox continuously, into
+// an output that keeps no photo bytes but checks each photo against the photos the volunteers
+// took (byte for byte, by SHA-256) and reports every line it writes. Two ways to drain:
+//  - "follow" (the default, what `testigo coordinator fetch --follow` does): the SDK's
+//    `followInbox`, items pushed over the relay's WebSocket, one fetch session for the night;
+//  - "poll": the SDK's `fetchInbox` in a loop (one fetch session per run, each starting with the
+//    epoch-key check, the output's written ids and the wipe-deadline scan), 100 ms apart when idle.
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
@@ -10,6 +14,7 @@ import {
   completeJoin,
   type FetchOutput,
   fetchInbox,
+  followInbox,
   initCampaign,
   joinRequest,
   MemoryStorage,
@@ -17,9 +22,11 @@ import {
   mintInvites,
   type QuarantineEntry,
   type ReportLine,
+  type WebSocketConstructor,
 } from "@testigo/client-sdk";
 import { initSodium } from "@testigo/protocol";
-import { nodeTransport } from "./link.js";
+import { WebSocket } from "ws";
+import { Link } from "./link.js";
 import {
   type CoordinatorStart,
   type CoordinatorStats,
@@ -91,6 +98,10 @@ let drained: Promise<void> | undefined;
 let stopping = false;
 let fetchRuns = 0;
 let fetchErrors = 0;
+let link: Link | undefined;
+/** The live inbox: connections opened, frames received (item batches) and sent (acks). */
+const live = { connections: 0, framesIn: 0, framesOut: 0 };
+const stopFollow = new AbortController();
 
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -99,7 +110,31 @@ function isTransient(error: unknown): boolean {
 
 function options() {
   if (start === undefined) throw new Error("not started");
-  return { transport: nodeTransport(start.relayUrl, start.nodeUrl), kdfLimits: MIN_KDF_LIMITS };
+  link ??= new Link(start.relayUrl, start.nodeUrl, 0);
+  return { transport: link.transport, kdfLimits: MIN_KDF_LIMITS };
+}
+
+/**
+ * `ws`'s WebSocket, connecting to this device's node instead of the campaign's relay URL (as the
+ * HTTP transport does), and counting frames.
+ */
+function nodeWebSocket(relayUrl: string, nodeUrl: string): WebSocketConstructor {
+  const from = relayUrl.replace(/^http/, "ws");
+  const to = nodeUrl.replace(/^http/, "ws");
+  class NodeWebSocket extends WebSocket {
+    constructor(url: string, protocols: string[]) {
+      super(url.startsWith(from) ? to + url.slice(from.length) : url, protocols);
+      live.connections++;
+      this.on("message", () => {
+        live.framesIn++;
+      });
+    }
+    override send(data: string): void {
+      live.framesOut++;
+      super.send(data);
+    }
+  }
+  return NodeWebSocket as unknown as WebSocketConstructor;
 }
 
 function requireDevice(): CoordinatorDevice {
@@ -107,14 +142,44 @@ function requireDevice(): CoordinatorDevice {
   return device;
 }
 
-async function drain(): Promise<void> {
+/** How often the lines written are reported to the bench (each line carries the time it was written). */
+const REPORT_EVERY_MS = 250;
+
+async function drain(mode: "follow" | "poll"): Promise<void> {
+  const out = output;
+  if (out === undefined) throw new Error("not started");
+  const reporter = setInterval(() => out.flush(), REPORT_EVERY_MS);
+  try {
+    await (mode === "follow" ? follow() : poll());
+  } finally {
+    clearInterval(reporter);
+    out.flush();
+  }
+}
+
+/** The live inbox until "stop": one fetch session, batches pushed by the relay. */
+async function follow(): Promise<void> {
+  const out = output;
+  if (out === undefined || start === undefined) throw new Error("not started");
+  fetchRuns++;
+  await followInbox(requireDevice(), out, {
+    signal: stopFollow.signal,
+    WebSocket: nodeWebSocket(start.relayUrl, start.nodeUrl),
+    onDrop: () => {
+      fetchErrors++;
+    },
+  });
+}
+
+/** `fetchInbox` runs one after another until "stop". */
+async function poll(): Promise<void> {
   const out = output;
   if (out === undefined) throw new Error("not started");
   const dev = requireDevice();
   while (!stopping) {
     const before = out.stats.written;
     try {
-      await fetchInbox(dev, out, { limit: 100, onProgress: () => out.flush() });
+      await fetchInbox(dev, out, { limit: 100 });
     } catch (error) {
       // A network error or a relay's temporary failure stops one fetch run; the next one resumes
       // (nothing unwritten was acked). Anything else is a bug worth stopping the run for.
@@ -123,7 +188,6 @@ async function drain(): Promise<void> {
       await sleep(IDLE_POLL_MS);
     }
     fetchRuns++;
-    out.flush();
     if (out.stats.written === before) await sleep(IDLE_POLL_MS);
   }
 }
@@ -184,14 +248,19 @@ async function handle(message: ToCoordinator): Promise<void> {
       return;
     }
     case "drain": {
-      drained ??= drain().catch((error: unknown) => fail(error));
+      drained ??= drain(message.mode).catch((error: unknown) => fail(error));
+      return;
+    }
+    case "counters": {
+      send({ type: "counters", counters: { requests: link?.requests ?? 0, ...live } });
       return;
     }
     case "stop": {
       stopping = true;
+      stopFollow.abort();
       const out = output;
       if (out === undefined) throw new Error("not started");
-      // Let the fetch run in progress finish.
+      // Let the fetch run (or the batch) in progress finish.
       await drained;
       out.flush();
       const stats: CoordinatorStats = { ...out.stats, fetchRuns, fetchErrors };

@@ -8,7 +8,7 @@
 // baselines: a bare fastify route with zod, and a loopback TCP transfer. Not a test: nothing here
 // asserts; the figures, goals and "met / NOT met" go to bench/results/election.{md,svg}.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,7 @@ import { startBareRoute, startTcpSink } from "../relay-setup.js";
 import { Child, cpuSeconds, peakRss } from "./child.js";
 import {
   type Accepted,
+  type CoordinatorCounters,
   type CoordinatorStats,
   clock,
   type EnrollStats,
@@ -38,7 +39,7 @@ import {
   type ToWorker,
 } from "./messages.js";
 import { type ElectionOptions, parseOptions } from "./options.js";
-import { type ElectionResults, markdownReport, svgChart } from "./report.js";
+import { type ElectionResults, keepRunsRecorded, markdownReport, svgChart } from "./report.js";
 
 const run = promisify(execFile);
 const sum = (values: readonly number[]) => values.reduce((s, v) => s + v, 0);
@@ -88,6 +89,29 @@ async function redisMemory(port: number): Promise<{ used: number; peak: number }
   const { stdout } = await run("redis-cli", ["-p", String(port), "info", "memory"]);
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(stdout)?.[1] ?? Number.NaN);
   return { used: field("used_memory"), peak: field("used_memory_peak") };
+}
+
+/** HTTP requests each relay node has answered so far, by "METHOD route" (its /metrics, which it leaves out). */
+async function relayRequests(url: string): Promise<Map<string, number>> {
+  const response = await fetch(`${url}/metrics`);
+  const text = await response.text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^testigo_http_requests_total\{method="(\w+)",route="([^"]*)",[^}]*\} (\d+)$/gm)) {
+    const key = `${match[1]} ${match[2]}`;
+    if (match[2] === "/metrics") continue;
+    counts.set(key, (counts.get(key) ?? 0) + Number(match[3]));
+  }
+  return counts;
+}
+
+/** `after − before`, per key. */
+function countsSince(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, value] of after) {
+    const delta = value - (before.get(key) ?? 0);
+    if (delta !== 0) out.set(key, delta);
+  }
+  return out;
 }
 
 /** The acta photos as files: the real scans when present, else synthetic ones in a temp folder. */
@@ -207,7 +231,7 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     }
     const { codes } = await root.request({ type: "mint", count: options.volunteers }, "invites");
     log(`campaign ${campaignId.slice(0, 8)}…: ${COORDINATORS} coordinator devices, ${codes.length} invites`);
-    for (const c of coordinators) c.send({ type: "drain" });
+    for (const c of coordinators) c.send({ type: "drain", mode: options.coordinatorMode });
 
     for (let w = 0; w < options.workers; w++) {
       const child: Worker = new Child(`volunteer worker ${w}`, join(HERE, "volunteer-worker.js"));
@@ -262,6 +286,11 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     };
     const cpuOf = () =>
       Object.fromEntries(Object.entries(groups).map(([name, pids]) => [name, sum(pids.map(cpuSeconds))]));
+    const countersOf = () =>
+      Promise.all(coordinators.map((c) => c.request({ type: "counters" }, "counters").then((m) => m.counters)));
+    const relayRequestsOf = () => Promise.all(relays.map((r) => relayRequests(r.url)));
+    const coordinatorsBefore = await countersOf();
+    const relaysBefore = await relayRequestsOf();
     const cpuBefore = cpuOf();
     const nightStart = clock();
     const done = workers.map((w) => w.request({ type: "night" }, "night-done"));
@@ -299,6 +328,18 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
     log(`night ${complete ? "complete" : "INCOMPLETE"} in ${((nightEnd - nightStart) / 1000).toFixed(1)} s`);
 
     const cpuAfter = cpuOf();
+    const coordinatorsAfter = await countersOf();
+    const relaysAfter = await relayRequestsOf();
+    const coordinatorCounters: CoordinatorCounters[] = coordinatorsAfter.map((after, i) => {
+      const before = coordinatorsBefore[i] as CoordinatorCounters;
+      return {
+        requests: after.requests - before.requests,
+        connections: after.connections - before.connections,
+        framesIn: after.framesIn - before.framesIn,
+        framesOut: after.framesOut - before.framesOut,
+      };
+    });
+    const relayCounts = relaysAfter.map((after, i) => countsSince(relaysBefore[i] ?? new Map(), after));
     const cpu = Object.fromEntries(
       Object.keys(groups).map((name) => [name, (cpuAfter[name] ?? Number.NaN) - (cpuBefore[name] ?? Number.NaN)]),
     );
@@ -329,6 +370,8 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
         duplicates: ledger.duplicates + coordinatorStats.reduce((s, c) => s + c.duplicates, 0),
       },
       coordinators: coordinatorStats,
+      coordinatorCounters,
+      relayRequests: relayCounts,
       relayRss,
       cpu,
       redis: redisMem,
@@ -357,7 +400,8 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   process.stdout.write(markdown);
   if (options.write) {
     const out = resolve(HERE, "../../results");
-    writeFileSync(join(out, "election.md"), markdown);
+    const file = join(out, "election.md");
+    writeFileSync(file, keepRunsRecorded(markdown, existsSync(file) ? readFileSync(file, "utf8") : ""));
     writeFileSync(join(out, "election.svg"), svgChart(results));
   }
 }

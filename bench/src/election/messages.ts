@@ -49,8 +49,22 @@ export type ToCoordinator =
   | { readonly type: "add-device"; readonly request: string }
   | { readonly type: "complete-join"; readonly bundle: string }
   | { readonly type: "mint"; readonly count: number }
-  | { readonly type: "drain" }
+  | { readonly type: "drain"; readonly mode: CoordinatorMode }
+  | { readonly type: "counters" }
   | { readonly type: "stop" };
+
+/** How a coordinator device drains its inbox: the live inbox (WebSocket), or fetch runs in a loop. */
+export type CoordinatorMode = "follow" | "poll";
+
+/** What a coordinator device has sent and received so far (since it started). */
+export interface CoordinatorCounters {
+  /** HTTP requests answered by the relay. */
+  readonly requests: number;
+  /** Live inbox connections opened, frames received (item batches, "ready") and sent (acks). */
+  readonly connections: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+}
 
 /** One report written to the coordinator's output: its id and when it was written (decrypted). */
 export interface Written {
@@ -67,6 +81,7 @@ export type FromCoordinator =
   | { readonly type: "joined" }
   | { readonly type: "invites"; readonly codes: readonly string[] }
   | { readonly type: "written"; readonly lines: readonly Written[] }
+  | { readonly type: "counters"; readonly counters: CoordinatorCounters }
   | { readonly type: "stopped"; readonly stats: CoordinatorStats }
   | { readonly type: "error"; readonly message: string };
 
@@ -79,8 +94,9 @@ export interface CoordinatorStats {
   readonly photoMismatches: number;
   readonly photos: number;
   readonly photoBytes: number;
+  /** Fetch runs (poll), or 1 (follow: one session for the night). */
   readonly fetchRuns: number;
-  /** Fetch runs stopped by a network error or a relay's temporary failure (and run again). */
+  /** Fetch runs stopped by a network error or a relay's temporary failure (and run again); live connections dropped (follow). */
   readonly fetchErrors: number;
 }
 

@@ -1,6 +1,13 @@
 // Figures of an election-night run, as a Markdown report and an SVG chart (bench/results/).
 import type { LoadResult } from "../relay-load.js";
-import { type Accepted, type CoordinatorStats, type EnrollStats, type NightStats, percentile } from "./messages.js";
+import {
+  type Accepted,
+  type CoordinatorCounters,
+  type CoordinatorStats,
+  type EnrollStats,
+  type NightStats,
+  percentile,
+} from "./messages.js";
 import type { ElectionOptions } from "./options.js";
 import { SCALES } from "./options.js";
 
@@ -23,6 +30,10 @@ export interface ElectionResults {
     readonly duplicates: number;
   };
   readonly coordinators: readonly CoordinatorStats[];
+  /** What each coordinator device sent and received during the night. */
+  readonly coordinatorCounters: readonly CoordinatorCounters[];
+  /** HTTP requests each relay node answered during the night, by "METHOD route" (from its /metrics). */
+  readonly relayRequests: readonly ReadonlyMap<string, number>[];
   /** Peak RSS (VmHWM) of each relay node, bytes. */
   readonly relayRss: readonly number[];
   /** CPU seconds (user + system) each group of processes used during the night. */
@@ -147,7 +158,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
     `Volunteers: SDK devices in ${options.workers} worker processes, ${options.concurrency} active at once per worker, each report sent as soon as it is queued (one sync run per report, session kept); key slots use argon2id at the SDK's MIN_KDF_LIMITS (opsLimit 1, 8 KiB) so thousands of simulated phones fit on the CPUs, not the phones' real limits.`,
     `Links that drop: ${fmt(options.dropFraction * 100, 1)}% of acta uploads are cut in the middle of an upload request's body (one run of up to 16 chunks; the socket is destroyed after half its bytes, and the relay stores nothing of that run), the link stays down ${options.outageMs} ms, the app syncs again and the upload resumes from the chunks the relay has. ${fmt(cuts)} cuts, ${fmt(resumed)} sync runs repeated.`,
     `Relay: ${results.relayRss.length} nodes (\`node server/dist/main.js --redis URL\`, as \`testigo relay --redis URL\`), phones and coordinator devices spread over them; Redis with \`appendonly yes\`, \`appendfsync always\` (the operator guide's recommendation); the per-session rate limit raised to ${fmt(1_000_000)} (the default 120 burst / 10 per s applies to coordinator devices too and would stop their fetches).`,
-    `Coordinators: ${results.coordinators.length} devices in their own processes, each draining the inbox continuously with the SDK's \`fetchInbox\` (pages of 100), each photo checked byte for byte against the photos sent.`,
+    `Coordinators: ${results.coordinators.length} devices in their own processes, each draining the inbox continuously ${options.coordinatorMode === "follow" ? "with the SDK's `followInbox` (`--coordinator-mode follow`, what `testigo coordinator fetch --follow` runs: items pushed over the relay's WebSocket as they arrive, acked on it, one fetch session for the night; photo chunks downloaded over HTTP)" : "with the SDK's `fetchInbox` in a loop (`--coordinator-mode poll`: pages of 100, 100 ms apart when a run wrote nothing)"}, each photo checked byte for byte against the photos sent.`,
     "",
     "## Headline",
     "",
@@ -173,6 +184,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
     "",
     `Volunteers' devices made ${fmt(requests)} HTTP requests during the night (${fmt(requests / Math.max(1, f.items), 1)} per submission), ${fmt(requestMs / Math.max(1, requests), 1)} ms each on average.`,
     "",
+    ...requestsSection(results, f.items),
     "The bare stack's figures also say how busy the machine was during the run: compare them with the same baselines in `bench/results/relay.md`.",
     "",
     "## CPU per submission (independent of how busy the machine was)",
@@ -210,7 +222,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
     "",
     "## Coordinator devices",
     "",
-    "| device | lines written | photos | photo MB | fetch runs | fetch runs stopped by a network error | quarantined |",
+    `| device | lines written | photos | photo MB | ${options.coordinatorMode === "follow" ? "fetch sessions | live connections dropped" : "fetch runs | fetch runs stopped by a network error"} | quarantined |`,
     "|---|---:|---:|---:|---:|---:|---:|",
     ...results.coordinators.map(
       (c, i) =>
@@ -220,6 +232,62 @@ export function markdownReport(results: ElectionResults, command: string): strin
     "The chart (`election.svg`): submissions accepted by the relay and decrypted by every coordinator device, per second, and the p50 / p99 latency of the items by the time they were submitted (about 150 bins over the night).",
     "",
   ].join("\n");
+}
+
+/**
+ * HTTP requests per submission during the night, by who sent them and by route at the relays.
+ * Each kind is counted where it is sent (the volunteers' and coordinators' transports) and the
+ * relays' own counts (their /metrics) say the same from the other side.
+ */
+function requestsSection(results: ElectionResults, items: number): string[] {
+  const per = (n: number) => fmt(n / Math.max(1, items), 2);
+  const volunteers = sum(results.night.stats.map((s) => s.requests));
+  const counters = results.coordinatorCounters;
+  const coordinators = sum(counters.map((c) => c.requests));
+  const byRoute = new Map<string, number>();
+  for (const node of results.relayRequests) {
+    for (const [route, count] of node) byRoute.set(route, (byRoute.get(route) ?? 0) + count);
+  }
+  const relayTotal = sum([...byRoute.values()]);
+  const live = results.options.coordinatorMode === "follow";
+  const frames = (pick: (c: CoordinatorCounters) => number) => sum(counters.map(pick));
+  return [
+    "## Requests per submission (during the night)",
+    "",
+    "| who | HTTP requests | per submission |",
+    "|---|---:|---:|",
+    `| volunteers' devices (sent) | ${fmt(volunteers)} | ${per(volunteers)} |`,
+    `| ${counters.length} coordinator devices (sent) | ${fmt(coordinators)} | ${per(coordinators)} (${per(coordinators / Math.max(1, counters.length))} each) |`,
+    `| ${results.relayRequests.length} relay nodes (answered, by their /metrics) | ${fmt(relayTotal)} | ${per(relayTotal)} |`,
+    ...(live
+      ? [
+          `| coordinator devices' live inbox: WebSocket frames received / sent (acks) | ${fmt(frames((c) => c.framesIn))} / ${fmt(frames((c) => c.framesOut))} | ${per(frames((c) => c.framesIn))} / ${per(frames((c) => c.framesOut))} |`,
+        ]
+      : []),
+    "",
+    `The relays used ${fmt(((results.cpu.relays ?? Number.NaN) * 1000) / Math.max(1, relayTotal), 2)} ms of CPU per HTTP request they answered (all their CPU during the night${live ? ", the live inbox's WebSocket pushes included" : ""}, divided by the requests).`,
+    "",
+    "At the relays, by route (both nodes):",
+    "",
+    "| route | requests | per submission |",
+    "|---|---:|---:|",
+    ...[...byRoute]
+      .sort((a, b) => b[1] - a[1])
+      .map(([route, count]) => `| \`${route}\` | ${fmt(count)} | ${per(count)} |`),
+    "",
+  ];
+}
+
+const RUNS_RECORDED = "## Runs recorded";
+
+/**
+ * The new report, followed by the hand-kept "Runs recorded" section of the previous report (the
+ * history of runs and what changed between them), which a run must not erase.
+ */
+export function keepRunsRecorded(report: string, previous: string): string {
+  const at = previous.indexOf(RUNS_RECORDED);
+  if (at < 0) return report;
+  return `${report.trimEnd()}\n\n${previous.slice(at)}`;
 }
 
 /** Per-second series over the night: accepted, decrypted everywhere, and latency percentiles by submit second. */
