@@ -261,6 +261,46 @@ describe("SqliteStore durability", { timeout: 30_000 }, () => {
     await reopened.close();
   });
 
+  it("migrates the message ids of schema 4 (WITHOUT ROWID) to the rowid table: retries stay duplicates", async () => {
+    const dataDir = join(await tempDir(), "data");
+    const store = await SqliteStore.open({ dataDir });
+    await store.createCampaign(record);
+    await store.close();
+    // Put the messages table back as schema 4 had it, with one accepted message in it.
+    const { default: Database } = await import("better-sqlite3");
+    const { createHash } = await import("node:crypto");
+    const db = new Database(join(dataDir, "relay.sqlite"));
+    db.exec(`
+      DROP TABLE messages;
+      CREATE TABLE messages (
+        campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+        message_id TEXT NOT NULL,
+        digest BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (campaign_id, message_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX messages_by_time ON messages (received_at);
+    `);
+    const envelope = new Uint8Array([1, 2, 3]);
+    db.prepare("INSERT INTO messages VALUES (?, ?, ?, ?)").run(
+      "camp",
+      "old",
+      createHash("sha256").update(envelope).digest(),
+      5,
+    );
+    db.pragma("user_version = 4");
+    db.close();
+    const migrated = await SqliteStore.open({ dataDir });
+    assert.deepEqual(await migrated.submitEnvelope("camp", "old", envelope, 6), { status: "duplicate" });
+    assert.deepEqual(await migrated.submitEnvelope("camp", "old", new Uint8Array([9]), 6), { status: "conflict" });
+    assert.deepEqual(await migrated.submitEnvelope("camp", "new", envelope, 6), { status: "accepted" });
+    assert.deepEqual(await migrated.submitEnvelope("camp", "new", envelope, 6), { status: "duplicate" });
+    // Retention still finds them by time.
+    assert.ok((await migrated.expire(6, 6)) >= 1);
+    assert.deepEqual(await migrated.submitEnvelope("camp", "old", new Uint8Array([9]), 7), { status: "accepted" });
+    await migrated.close();
+  });
+
   it("refuses to open a database from a newer schema", async () => {
     const dataDir = join(await tempDir(), "data");
     const store = await SqliteStore.open({ dataDir });

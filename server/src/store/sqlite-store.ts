@@ -256,6 +256,23 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE volunteers ADD COLUMN duress_key TEXT;
   `,
+  // Message ids are random: keyed by them (WITHOUT ROWID), both the table and its time index
+  // (whose entries end with the key) took one random leaf page per accepted envelope. As a rowid
+  // table, rows and time-index entries are appended; only the unique index is keyed by the id.
+  `
+  CREATE TABLE messages_by_rowid (
+    campaign_id TEXT NOT NULL REFERENCES campaigns ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    UNIQUE (campaign_id, message_id)
+  );
+  INSERT INTO messages_by_rowid (campaign_id, message_id, digest, received_at)
+    SELECT campaign_id, message_id, digest, received_at FROM messages ORDER BY received_at;
+  DROP TABLE messages;
+  ALTER TABLE messages_by_rowid RENAME TO messages;
+  CREATE INDEX messages_by_time ON messages (received_at);
+  `,
 ];
 
 interface CampaignRow {
