@@ -142,10 +142,8 @@ export function markdownReport(results: ElectionResults, command: string): strin
   const cuts = sum(night.stats.map((s) => s.cuts));
   const resumed = sum(night.stats.map((s) => s.resumedSyncs));
   const maxRss = Math.max(...results.relayRss);
-  const requests = sum(night.stats.map((s) => s.requests));
   const cpuTotal = sum(Object.values(results.cpu));
   const idlePerSecond = machine.cpus / (cpuTotal / Math.max(1, f.items));
-  const requestMs = sum(night.stats.map((s) => s.requestMs));
   const lat = (l: Latencies) => `${fmt(l.p50)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${fmt(l.count)}`;
   const enrollMs = enroll.stats.msSorted;
   return [
@@ -182,14 +180,12 @@ export function markdownReport(results: ElectionResults, command: string): strin
     `| requests/s: submissions (each a sync run: roster, epoch keys, envelope, photo chunks, mailbox) vs a bare fastify route with zod (${fmt(bare.route.requests)} requests, ${results.bare.concurrency} in flight) | ${fmt(f.perSecond, 1)} | ${fmt(bareRps)} | ${fmt(f.perSecond / bareRps, 3)} |`,
     `| MB/s: acta photos submit → decrypted at ${results.coordinators.length} devices vs one loopback TCP transfer (${fmt(bare.tcp.bytes / MIB)} MiB) | ${fmt(f.mbPerSecond, 2)} | ${fmt(tcpMb)} | ${fmt(f.mbPerSecond / tcpMb, 4)} |`,
     "",
-    `Volunteers' devices made ${fmt(requests)} HTTP requests during the night (${fmt(requests / Math.max(1, f.items), 1)} per submission), ${fmt(requestMs / Math.max(1, requests), 1)} ms each on average.`,
-    "",
-    ...requestsSection(results, f.items),
     "The bare stack's figures also say how busy the machine was during the run: compare them with the same baselines in `bench/results/relay.md`.",
     "",
-    "## CPU per submission (independent of how busy the machine was)",
+    ...requestsSection(results, f.items),
+    "## CPU per submission",
     "",
-    "CPU time (user + system, /proc/PID/stat) each group of processes used during the night, divided by the submissions. The last row divides this machine's cores by the total: the submissions/s the whole simulation could reach if it had every core to itself (an upper bound, since waits on fsync and the network do not count).",
+    "CPU time (user + system, /proc/PID/stat) each group of processes used during the night, divided by the submissions. The last row divides this machine's cores by the total: the submissions/s the whole simulation could reach if it had every core to itself (an upper bound, since waits on fsync and the network do not count). These figures depend far less on how busy the machine was than the rates do, but not nothing: on a crowded machine (load 15 and more) every group's CPU per submission rises by a quarter to a third, code unchanged; compare runs made minutes apart.",
     "",
     "| processes | CPU s | CPU ms per submission |",
     "|---|---:|---:|",
@@ -242,6 +238,7 @@ export function markdownReport(results: ElectionResults, command: string): strin
 function requestsSection(results: ElectionResults, items: number): string[] {
   const per = (n: number) => fmt(n / Math.max(1, items), 2);
   const volunteers = sum(results.night.stats.map((s) => s.requests));
+  const requestMs = sum(results.night.stats.map((s) => s.requestMs));
   const counters = results.coordinatorCounters;
   const coordinators = sum(counters.map((c) => c.requests));
   const byRoute = new Map<string, number>();
@@ -256,7 +253,7 @@ function requestsSection(results: ElectionResults, items: number): string[] {
     "",
     "| who | HTTP requests | per submission |",
     "|---|---:|---:|",
-    `| volunteers' devices (sent) | ${fmt(volunteers)} | ${per(volunteers)} |`,
+    `| volunteers' devices (sent; ${fmt(requestMs / Math.max(1, volunteers), 1)} ms each on average) | ${fmt(volunteers)} | ${per(volunteers)} |`,
     `| ${counters.length} coordinator devices (sent) | ${fmt(coordinators)} | ${per(coordinators)} (${per(coordinators / Math.max(1, counters.length))} each) |`,
     `| ${results.relayRequests.length} relay nodes (answered, by their /metrics) | ${fmt(relayTotal)} | ${per(relayTotal)} |`,
     ...(live
