@@ -65,7 +65,12 @@ export interface SealedEnvelope {
  * it): a decoy's cover acta is built to land in the bucket of the acta it stands for.
  */
 export function envelopeBucketOf(message: InnerMessage): number {
-  return bucketFor(INNER_FRAMING_BYTES + utf8(JSON.stringify(message)).length);
+  return bucketForJson(utf8(JSON.stringify(message)).length);
+}
+
+/** The bucket of an inner message whose JSON takes `jsonBytes` bytes (framing added). */
+function bucketForJson(jsonBytes: number): number {
+  return bucketFor(INNER_FRAMING_BYTES + jsonBytes);
 }
 
 /** The inner signed bytes: header(35) || json. */
@@ -95,7 +100,7 @@ export function sealEnvelope(options: SealOptions): SealedEnvelope {
   }
 
   const json = utf8(JSON.stringify(message));
-  const bucket = bucketFor(INNER_FRAMING_BYTES + json.length);
+  const bucket = bucketForJson(json.length);
   const size = bucketSize(bucket) as number;
   const header = encodeEnvelopeHeader({
     version: ENVELOPE_VERSION,

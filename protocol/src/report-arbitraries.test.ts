@@ -70,8 +70,8 @@ function extrasFor(kind: ReportKind): fc.Arbitrary<Record<string, unknown>> {
     case REPORT_KIND.securityNotice:
       return fc.record({ reason: fc.constantFrom(...SECURITY_NOTICE_REASONS) });
     case REPORT_KIND.status:
-    case REPORT_KIND.checkin:
       return fc.record({ cover: cover() });
+    case REPORT_KIND.checkin:
     case REPORT_KIND.duress:
       return fc.constant({});
     default: {
@@ -115,7 +115,6 @@ export function maximalShortMessage(kind: ReportKind, campaignId: string, messag
     },
     // A decoy's cover items carry the marker (duress-and-wipe.md §2.4): they must still fit bucket 0.
     [REPORT_KIND.status]: { cover: true },
-    [REPORT_KIND.checkin]: { cover: true },
     [REPORT_KIND.wipeAck]: { counter: Number.MAX_SAFE_INTEGER },
     [REPORT_KIND.securityNotice]: { reason: "replayed-control" },
   };

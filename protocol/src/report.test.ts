@@ -294,15 +294,13 @@ describe("typed fields: TEXT_REJECTED with a reason, before the schema", () => {
 
 // A decoy's cover items (duress-and-wipe.md §2.4) carry `cover: true` inside the sealed message.
 describe("the cover marker", () => {
-  it("is `true` or absent, on status, check-in and acta reports only", () => {
+  it("is `true` or absent, on status and acta reports only", () => {
     const base = maximalShortMessage(REPORT_KIND.status, campaignId, messageId);
-    for (const kind of [REPORT_KIND.status, REPORT_KIND.checkin]) {
-      assert.equal(innerMessage.safeParse({ ...base, kind, cover: true }).success, true, kind);
-      for (const wrong of [false, 1, "true", null]) {
-        assert.equal(innerMessage.safeParse({ ...base, kind, cover: wrong }).success, false, `${kind} ${wrong}`);
-      }
+    assert.equal(innerMessage.safeParse({ ...base, cover: true }).success, true);
+    for (const wrong of [false, 1, "true", null]) {
+      assert.equal(innerMessage.safeParse({ ...base, cover: wrong }).success, false, String(wrong));
     }
-    for (const kind of SHORT_KINDS.filter((k) => k !== REPORT_KIND.status && k !== REPORT_KIND.checkin)) {
+    for (const kind of SHORT_KINDS.filter((k) => k !== REPORT_KIND.status)) {
       const message = maximalShortMessage(kind, campaignId, messageId);
       assert.equal(innerMessage.safeParse({ ...message, cover: true }).success, false, kind);
     }

@@ -114,11 +114,12 @@ const common = {
 } as const;
 
 /**
- * Marks a COVER item: one a decoy profile queued, after a duress unlock, in place of an item the
- * erased real profile had queued, so that the decoy's outbox and traffic keep the real one's
- * shape (duress-and-wipe.md §2.4). Its text, tallies and photos are invented: coordinators file
- * it (as everything the duress key signs) as `duress`, flagged `cover`, and never open its photos.
- * Inside the sealed envelope only: the relay and the network never see it.
+ * Marks a COVER item (status and acta reports): one a decoy profile queued, after a duress
+ * unlock, in place of an item the erased real profile had queued, so that the decoy's outbox and
+ * traffic keep the real one's shape (duress-and-wipe.md §2.4). Its text, tallies and photos are
+ * invented: coordinators file it (only when the duress key signed it) as `duress`, flagged
+ * `cover`, and never open its photos. Inside the sealed envelope only: the relay and the network
+ * never see it.
  */
 const cover = z.literal(true).optional();
 
@@ -127,7 +128,7 @@ export const statusReport = z.strictObject({ kind: z.literal(REPORT_KIND.status)
 /** Looks exactly like a status report in size and route; only its kind tells coordinators. */
 export const duressReport = z.strictObject({ kind: z.literal(REPORT_KIND.duress), ...common });
 
-export const checkinReport = z.strictObject({ kind: z.literal(REPORT_KIND.checkin), ...common, cover });
+export const checkinReport = z.strictObject({ kind: z.literal(REPORT_KIND.checkin), ...common });
 
 /** photoChunkCount without throwing: zod may run the refinement below on an out-of-range size. */
 function chunkCountFor(size: number): number | undefined {

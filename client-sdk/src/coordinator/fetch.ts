@@ -358,6 +358,11 @@ export class FetchRun {
     if (isRevoked(volunteer, message, underDuress)) {
       return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.revoked });
     }
+    // Only a decoy sends cover items, and it signs with the duress key: a cover signed otherwise
+    // is not what it claims (its photos would be dropped unread).
+    if ("cover" in message && message.cover === true && !underDuress) {
+      return this.quarantine(item, entry.bytes, { reason: QUARANTINE_REASON.unprocessable });
+    }
     const line = duressLine(lineOf(item, message, volunteer), item, message, volunteer, underDuress);
     if (message.kind === "acta" && message.photos.length > 0) {
       const refs = message.photos.map((p) => ({
@@ -420,7 +425,10 @@ export class FetchRun {
       } else if (existing !== undefined) {
         waiting.done.set(wire, photoLine(wire, ref, existing));
       } else if (item !== undefined) {
-        waiting.done.set(wire, await this.downloadPhoto(item, wire, ref));
+        // After a duress unlock the phone's decoy completes a photo the real profile had started
+        // with cover chunks (random bytes: cover.ts), so for a volunteer under duress a photo that
+        // does not open is that cover, not a corrupted upload.
+        waiting.done.set(wire, await this.downloadPhoto(item, wire, ref, waiting.volunteer.duress));
       } else {
         continue;
       }
@@ -437,7 +445,12 @@ export class FetchRun {
     this.acks.push(...waiting.photoCursors);
   }
 
-  private async downloadPhoto(item: PhotoItem, wire: string, ref: SealedPhotoRef): Promise<PhotoLine> {
+  private async downloadPhoto(
+    item: PhotoItem,
+    wire: string,
+    ref: SealedPhotoRef,
+    underDuress: boolean,
+  ): Promise<PhotoLine> {
     let path: string | undefined;
     if (item.chunkCount === ref.chunkCount) {
       // Twice at most: kept chunks that no longer decrypt (damaged on this disk) are dropped and
@@ -448,6 +461,7 @@ export class FetchRun {
         if (result !== "kept-unreadable") path = result;
       }
     }
+    if (path === undefined && underDuress) return coverPhotoLine(wire, ref);
     if (path === undefined) {
       await this.quarantinePhoto(item, QUARANTINE_REASON.photoCorrupt);
       return { photoId: wire, path: null, sha256: toHex(ref.sha256), size: ref.size, status: "quarantined" };

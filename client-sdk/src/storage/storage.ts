@@ -70,6 +70,7 @@ export class Mutex {
 export class WriteBatch implements DeviceStorage {
   private readonly writes = new Map<string, Uint8Array>();
   private readonly deletes = new Set<string>();
+  private readonly transients = new Set<string>();
 
   constructor(readonly storage: DeviceStorage) {}
 
@@ -112,12 +113,23 @@ export class WriteBatch implements DeviceStorage {
     return this.writes.size;
   }
 
+  /**
+   * Makes a buffered write transient: `commit` writes it like the others, then deletes it in the
+   * same batch (a duress-unlock-shaped write that leaves nothing behind: volunteer/duress.ts pads).
+   */
+  transient(name: string): void {
+    assertStorageName(name);
+    if (!this.writes.has(name)) throw new Error(`WriteBatch.transient: ${name} is not written in this batch`);
+    this.transients.add(name);
+  }
+
   /** Hands every buffered write and delete to the underlying storage's `batch`, then forgets them. */
   async commit(): Promise<void> {
     const writes = [...this.writes].map(([name, data]) => ({ name, data }));
-    const deletes = [...this.deletes];
+    const deletes = [...this.deletes, ...[...this.transients].filter((name) => this.writes.has(name))];
     this.writes.clear();
     this.deletes.clear();
+    this.transients.clear();
     await this.storage.batch(writes, deletes);
   }
 }

@@ -15,10 +15,14 @@
 // What covers cannot hide (accepted, §2.4): their invented contents from whoever decrypts the
 // decoy's records, and the missing chunk files of a cover photo on a forensic image.
 //
-// Shape grammar: tokens separated by ",", each an optional state ("r" refused, "k" kept after
-// sending; none: waiting) then "s" (an envelope that is not an acta: every such kind is bucket
-// 0), "a<bucket>" (an acta envelope), "p<chunks>" (a photo of the acta token before it) or
-// "o<chunks>" (a photo whose acta already left, or is not in the outbox).
+// Shape grammar: tokens separated by ",". First the counts of refused items ("r<n>") and of
+// items kept after sending ("k<n>"), which are never sent again: the decoy only shows them
+// (OutboxIndex.covered), no record each. Then every waiting item in queue order (at most
+// MAX_SHAPE_ITEMS): "s" (an envelope that is not an acta: every such kind is bucket 0),
+// "a<bucket>" (an acta envelope), "p<chunks>" (a photo of the acta token before it) or
+// "o<chunks>:<photoId>" (a photo whose acta is not waiting: already sent, kept or refused; its
+// wire id, which the relay already knows, so the decoy resumes that upload with cover chunks
+// where the real device would have resumed it). A token repeated n times in a row is "<token>*n".
 import {
   envelopeBucketOf,
   fromBase64url,
@@ -42,73 +46,91 @@ import type { VolunteerStore } from "./volunteer-store.js";
 
 /** Most outbox items the capsule describes (and a real unlock re-writes): the rest get no cover. */
 export const MAX_SHAPE_ITEMS = 200;
-/** The refusal code a refused cover item carries (`status` shows only how many were refused). */
-const COVER_REFUSAL = "REFUSED";
 const SEED_BYTES = 32;
 const NONCE_BYTES = 24;
 
-type State = "waiting" | "refused" | "kept";
-
 export type ShapeEntry =
-  | { readonly state: State; readonly type: "short" }
-  | { readonly state: State; readonly type: "acta"; readonly bucket: number }
-  | { readonly state: State; readonly type: "photo"; readonly chunkCount: number; readonly attached: boolean };
+  | { readonly type: "short" }
+  | { readonly type: "acta"; readonly bucket: number }
+  | { readonly type: "photo"; readonly chunkCount: number; readonly attached: true }
+  | { readonly type: "photo"; readonly chunkCount: number; readonly attached: false; readonly id: string };
 
-const STATE_PREFIX: Record<State, string> = { waiting: "", refused: "r", kept: "k" };
-
-function stateOf(item: OutboxItem): State {
-  if (item.refused !== undefined) return "refused";
-  if (item.sentAt !== undefined) return "kept";
-  return "waiting";
+/** What a shape says: the refused and kept counts, and the waiting items to cover. */
+export interface OutboxShape {
+  readonly refused: number;
+  readonly kept: number;
+  readonly waiting: readonly ShapeEntry[];
 }
+
+/** Largest refused or kept count a shape carries (what `status` shows, nothing is written per item). */
+const MAX_COUNT = 1_000_000;
 
 /**
- * One token per item, in queue order (at most MAX_SHAPE_ITEMS). A photo is "attached" when its
- * acta is the last acta token before it, which is how queueActa lays them out.
+ * The shape's tokens, counts first (so the capsule, when short of room, drops waiting items from
+ * the end first). A photo is "attached" when its acta is the last waiting acta before it, which is
+ * how queueActa lays them out.
  */
 export function outboxShapeTokens(items: readonly OutboxItem[]): string[] {
-  const tokens: string[] = [];
+  const refused = items.filter((item) => item.refused !== undefined).length;
+  const kept = items.filter((item) => item.refused === undefined && item.sentAt !== undefined).length;
+  const waiting: string[] = [];
   let lastActa: string | undefined;
-  for (const item of items.slice(0, MAX_SHAPE_ITEMS)) {
-    const prefix = STATE_PREFIX[stateOf(item)];
+  for (const item of items.filter((i) => i.refused === undefined && i.sentAt === undefined).slice(0, MAX_SHAPE_ITEMS)) {
     if (item.type === "photo") {
-      tokens.push(`${prefix}${item.actaId === lastActa ? "p" : "o"}${item.chunkCount}`);
+      waiting.push(item.actaId === lastActa ? `p${item.chunkCount}` : `o${item.chunkCount}:${item.id}`);
     } else if (item.message.kind === REPORT_KIND.acta) {
       lastActa = item.id;
-      tokens.push(`${prefix}a${envelopeBucketOf(item.message)}`);
+      waiting.push(`a${envelopeBucketOf(item.message)}`);
     } else {
       lastActa = undefined;
-      tokens.push(`${prefix}s`);
+      waiting.push("s");
     }
   }
-  return tokens;
+  return [...(refused > 0 ? [`r${refused}`] : []), ...(kept > 0 ? [`k${kept}`] : []), ...runLengths(waiting)];
 }
 
-const TOKEN = /^([rk]?)(s|a(\d{1,3})|[po](\d{1,3}))$/;
+/** Consecutive equal tokens as "<token>*n" (photo ids make "o" tokens unique). */
+function runLengths(tokens: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < tokens.length; ) {
+    let n = 1;
+    while (tokens[i + n] === tokens[i]) n++;
+    out.push(n === 1 ? (tokens[i] as string) : `${tokens[i]}*${n}`);
+    i += n;
+  }
+  return out;
+}
 
-/** The entries of a shape string; a token that does not parse is skipped (the capsule is ours). */
-export function parseOutboxShape(shape: string): ShapeEntry[] {
-  const entries: ShapeEntry[] = [];
-  for (const token of shape === "" ? [] : shape.split(",").slice(0, MAX_SHAPE_ITEMS)) {
+const TOKEN = /^(?:([rk])(\d{1,7})|(s|a(\d{1,3})|p(\d{1,3})|o(\d{1,3}):([A-Za-z0-9_-]{22}))(?:\*(\d{1,3}))?)$/;
+
+/** What a shape string says; a token that does not parse is skipped (the capsule is ours). */
+export function parseOutboxShape(shape: string): OutboxShape {
+  let refused = 0;
+  let kept = 0;
+  const waiting: ShapeEntry[] = [];
+  for (const token of shape === "" ? [] : shape.split(",")) {
     const match = TOKEN.exec(token);
     if (match === null) continue;
-    const state: State = match[1] === "r" ? "refused" : match[1] === "k" ? "kept" : "waiting";
-    const body = match[2] ?? "";
-    if (body === "s") entries.push({ state, type: "short" });
-    else if (body.startsWith("a")) entries.push({ state, type: "acta", bucket: Number(match[3]) });
-    else {
-      const chunkCount = Number(match[4]);
-      if (!PHOTO_CHUNK_BUCKETS.includes(chunkCount)) continue;
-      entries.push({ state, type: "photo", chunkCount, attached: body.startsWith("p") });
+    const [, countKind, count, body, bucket, attached, orphan, id, repeat] = match;
+    if (countKind !== undefined) {
+      if (countKind === "r") refused = Math.min(Number(count), MAX_COUNT);
+      else kept = Math.min(Number(count), MAX_COUNT);
+      continue;
     }
+    let entry: ShapeEntry;
+    if (body === "s") entry = { type: "short" };
+    else if (bucket !== undefined) entry = { type: "acta", bucket: Number(bucket) };
+    else {
+      const chunkCount = Number(attached ?? orphan);
+      if (!PHOTO_CHUNK_BUCKETS.includes(chunkCount)) continue;
+      entry =
+        attached !== undefined
+          ? { type: "photo", chunkCount, attached: true }
+          : { type: "photo", chunkCount, attached: false, id: id as string };
+    }
+    for (let n = Number(repeat ?? 1); n > 0 && waiting.length < MAX_SHAPE_ITEMS; n--) waiting.push(entry);
   }
-  return entries;
-}
-
-function stateFields(state: State, now: number): { refused?: string; sentAt?: number } {
-  if (state === "refused") return { refused: COVER_REFUSAL };
-  if (state === "kept") return { sentAt: now };
-  return {};
+  return { refused, kept, waiting };
 }
 
 /** A photo reference as an acta carries it, for a cover photo of `chunkCount` chunks (random bytes). */
@@ -159,18 +181,18 @@ function randomBelow(limit: number): number {
 }
 
 /**
- * Queues one cover item per shape entry on the decoy's store (the duress unlock's batch), in
- * order, and appends them to its outbox index. Envelopes are left unsealed: sync seals them to the
- * coordinators' current keys when it sends them, as it does any item queued without keys.
+ * Queues one cover item per waiting entry on the decoy's store (the duress unlock's batch), in
+ * order, and writes its outbox index with them and the refused and kept counts to show.
+ * Envelopes are left unsealed: sync seals them to the coordinators' current keys when it sends
+ * them, as it does any item queued without keys.
  */
-export async function queueCovers(store: VolunteerStore, entries: readonly ShapeEntry[], now: number): Promise<void> {
-  if (entries.length === 0) return;
+export async function queueCovers(store: VolunteerStore, shape: OutboxShape, now: number): Promise<void> {
   const identity = await store.identity();
   const items: OutboxItem[] = [];
-  let acta: { id: string; photos: PhotoItem[]; entry: Extract<ShapeEntry, { type: "acta" }> } | undefined;
+  let acta: { id: string; photos: PhotoItem[]; bucket: number } | undefined;
   const flushActa = async () => {
     if (acta === undefined) return;
-    const { id, photos, entry } = acta;
+    const { id, photos, bucket } = acta;
     acta = undefined;
     const seq = await store.takeSeq();
     const message = coverActa(
@@ -182,23 +204,26 @@ export async function queueCovers(store: VolunteerStore, entries: readonly Shape
         seq,
         sentAt: now,
         table: randomCode(8),
-        photos: photos.slice(0, MAX_PHOTOS_PER_ACTA).map((p) => coverPhotoRef(p.id, p.chunkCount)),
+        photos: photos.map((p) => coverPhotoRef(p.id, p.chunkCount)),
         cover: true,
       },
-      entry.bucket,
+      bucket,
     );
-    items.push(envelope(id, seq, message, entry.state, now), ...photos);
+    items.push(envelope(id, seq, message, now), ...photos);
   };
-  for (const entry of entries) {
+  for (const entry of shape.waiting) {
     if (entry.type === "photo" && entry.attached && acta !== undefined && acta.photos.length < MAX_PHOTOS_PER_ACTA) {
-      acta.photos.push(coverPhoto(entry, acta.id, now));
+      acta.photos.push(coverPhoto(toBase64url(randomBytes(16)), entry.chunkCount, acta.id, now));
       continue;
     }
     await flushActa();
     if (entry.type === "acta") {
-      acta = { id: toBase64url(randomBytes(16)), photos: [], entry };
+      acta = { id: toBase64url(randomBytes(16)), photos: [], bucket: entry.bucket };
     } else if (entry.type === "photo") {
-      items.push(coverPhoto(entry, toBase64url(randomBytes(16)), now));
+      // An orphan takes over the real upload's id (the relay already knows it); an attached
+      // photo whose acta was dropped (more than MAX_PHOTOS_PER_ACTA) gets a fresh one.
+      const id = entry.attached ? toBase64url(randomBytes(16)) : entry.id;
+      items.push(coverPhoto(id, entry.chunkCount, toBase64url(randomBytes(16)), now));
     } else {
       const id = toBase64url(randomBytes(16));
       const seq = await store.takeSeq();
@@ -213,28 +238,21 @@ export async function queueCovers(store: VolunteerStore, entries: readonly Shape
         text: "",
         cover: true,
       };
-      items.push(envelope(id, seq, message, entry.state, now));
+      items.push(envelope(id, seq, message, now));
     }
   }
   await flushActa();
   for (const item of items) await store.putItem(item);
-  await store.putOutboxIds([...(await store.outboxIds()), ...items.map((item) => item.id)]);
+  const covered = shape.refused + shape.kept > 0 ? { covered: { refused: shape.refused, kept: shape.kept } } : {};
+  await store.putOutboxIndex({ items: [...(await store.outboxIds()), ...items.map((item) => item.id)], ...covered });
 }
 
-function envelope(id: string, seq: number, message: InnerMessage, state: State, now: number): EnvelopeItem {
-  return { type: "envelope", id, seq, message, resealed: false, queuedAt: now, ...stateFields(state, now) };
+function envelope(id: string, seq: number, message: InnerMessage, now: number): EnvelopeItem {
+  return { type: "envelope", id, seq, message, resealed: false, queuedAt: now };
 }
 
-function coverPhoto(entry: Extract<ShapeEntry, { type: "photo" }>, actaId: string, now: number): PhotoItem {
-  return {
-    type: "photo",
-    id: toBase64url(randomBytes(16)),
-    chunkCount: entry.chunkCount,
-    actaId,
-    queuedAt: now,
-    cover: toBase64url(randomBytes(SEED_BYTES)),
-    ...stateFields(entry.state, now),
-  };
+function coverPhoto(id: string, chunkCount: number, actaId: string, now: number): PhotoItem {
+  return { type: "photo", id, chunkCount, actaId, queuedAt: now, cover: toBase64url(randomBytes(SEED_BYTES)) };
 }
 
 /**

@@ -31,7 +31,7 @@ import { type RelayProcess, startRelay } from "../testing/relay-process.js";
 import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { enroll } from "./enroll.js";
 import { VolunteerError, WrongPin } from "./errors.js";
-import { loadOutbox } from "./outbox.js";
+import { loadOutbox, queueStatus } from "./outbox.js";
 import { KEY_SLOT_FILE } from "./records.js";
 import { type TestCoordinator, testCoordinator } from "./test-coordinator.js";
 import { panic, Volunteer } from "./volunteer.js";
@@ -139,6 +139,18 @@ class CountingStorage extends MemoryStorage {
     const before = this.writes.length;
     await super.batch(writes, deletes);
     this.writes.length = before;
+  }
+}
+
+/** In-memory device storage that runs a hook just before its next batch lands. */
+class InterleavingStorage extends MemoryStorage {
+  beforeNextBatch: (() => Promise<void>) | undefined;
+
+  override async batch(writes: readonly BatchWrite[], deletes: readonly string[] = []): Promise<void> {
+    const hook = this.beforeNextBatch;
+    this.beforeNextBatch = undefined;
+    await hook?.();
+    await super.batch(writes, deletes);
   }
 }
 
@@ -489,7 +501,7 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     await assert.rejects(Volunteer.open(lost, PIN), WrongPin);
   });
 
-  it("a real unlock and a duress unlock make the same durable writes (photos queued: the duress one only adds unlinks)", async () => {
+  it("a real unlock and a duress unlock make the same durable writes (photos queued: the duress one unlinks more)", async () => {
     const template = new MemoryStorage();
     await enroll({
       storage: template,
@@ -502,6 +514,12 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const real = await Volunteer.open(template, PIN);
     await real.sync({ budgetMs: 5_000, ...noWait });
     await coordinator.fetch();
+    // Nothing queued: eight writes in the batch either way.
+    const idle = [await CountingStorage.copyOf(template), await CountingStorage.copyOf(template)];
+    await Volunteer.open(idle[0] as CountingStorage, PIN);
+    await Volunteer.open(idle[1] as CountingStorage, DURESS);
+    assert.deepEqual(idle[0]?.writes, [KEY_SLOT_FILE, "batch:8", KEY_SLOT_FILE]);
+    assert.deepEqual(idle[1]?.writes, idle[0]?.writes);
     await real.report("7", "queued");
     await real.acta({ table: "7", photos: [(actaPhotos(1)[0] as ActaPhoto).bytes] });
     const writesOf = async (pin: string) => {
@@ -511,15 +529,39 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     };
     const withPin = await writesOf(PIN);
     const withDuress = await writesOf(DURESS);
-    // One key-slot write in the unlock, one batch, one key-slot write. The batch: six records, the
-    // sync log, the mailbox, the outbox index and its three items (the PIN re-writes them; the
-    // duress PIN writes three cover items, and the decoy's seq counter, which its cover envelopes
-    // advanced: the one write more, spec duress-and-wipe.md §2.4).
+    // One key-slot write in the unlock, one batch, one key-slot write. The batch, for the duress
+    // PIN: the filler's six records, the decoy's sync log, outbox index and seq, and three cover
+    // items; for the PIN: three records re-written and nine pads of the same sizes, which the
+    // same batch unlinks (it re-writes nothing another command may be changing).
     assert.deepEqual(withPin.writes, [KEY_SLOT_FILE, "batch:12", KEY_SLOT_FILE]);
-    assert.deepEqual(withDuress.writes, [KEY_SLOT_FILE, "batch:13", KEY_SLOT_FILE]);
-    assert.equal(withPin.unlinks, 0);
+    assert.deepEqual(withDuress.writes, withPin.writes);
+    assert.equal(withPin.unlinks, 9);
     assert.ok(withDuress.unlinks > 10, `the real profile's files are unlinked (${withDuress.unlinks})`);
     await assert.rejects(Volunteer.open(withDuress, PIN), WrongPin);
+  });
+
+  it("a real unlock re-writes nothing another command may be changing: a report queued during its batch survives", async () => {
+    const storage = new InterleavingStorage();
+    await enroll({
+      storage,
+      inviteCode: await coordinator.invite(),
+      pin: PIN,
+      duressPin: DURESS,
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const first = await Volunteer.open(storage, PIN);
+    // Another command queues a report after the unlock read the folder and before its batch lands
+    // (queueMessage does not take the folder's lock; the unlock holds it).
+    storage.beforeNextBatch = async () => {
+      await queueStatus(first.store, { table: "9", text: "queued meanwhile" }, Date.now());
+    };
+    const second = await Volunteer.open(storage, PIN);
+    assert.equal(storage.beforeNextBatch, undefined, "the interleaving ran");
+    const texts = (await loadOutbox(second.store)).flatMap((item) =>
+      item.type === "envelope" ? [item.message.text] : [],
+    );
+    assert.ok(texts.includes("queued meanwhile"), `the report queued meanwhile is still queued: ${texts}`);
   });
 
   it("with reports, an acta and notices queued, the duress PIN shows the same status and sends the same requests as the PIN", async () => {

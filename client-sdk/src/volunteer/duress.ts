@@ -51,7 +51,7 @@ import { type DeviceStorage, WriteBatch } from "../storage/storage.js";
 import { MAX_SHAPE_ITEMS, outboxShapeTokens, parseOutboxShape, queueCovers } from "./cover.js";
 import { type OpenedProfile, type OwnSlot, ownSlotErased, readKeySlots, writeKeySlots } from "./device.js";
 import { VolunteerError, WrongPin } from "./errors.js";
-import { loadOutbox } from "./outbox.js";
+import { isPending, loadOutbox } from "./outbox.js";
 import {
   type CapsuleKeysRecord,
   type CapsulePayload,
@@ -188,15 +188,40 @@ export async function unlockWrite(file: KeySlotFile, opened: OpenedProfile): Pro
   return eraseOtherSlots(file, opened.slot);
 }
 
-/** The records every unlock writes (re-seals, or writes for the filler): the same set either way. */
-const UNLOCK_RECORDS = [
-  RECORD.identity,
-  RECORD.settings,
-  RECORD.capsuleKeys,
-  RECORD.seq,
-  RECORD.roster,
-  RECORD.epochKeys,
-] as const;
+/**
+ * The records a real unlock re-writes (same values, fresh nonces): written only at enrollment and
+ * by set-duress-pin, which holds the folder's lock like this unlock. Records that other commands
+ * change without the lock (seq, roster, epoch keys, sync log, mailbox, outbox and its items: a
+ * background sync, a report being queued) are never re-written from a read that may be stale:
+ * padding records of their sizes take their writes, unlinked again in the same batch
+ * (padWrites), so the folder keeps its shape.
+ */
+const STABLE_RECORDS = [RECORD.identity, RECORD.settings, RECORD.capsuleKeys] as const;
+/** Records whose sizes the pads always take (the duress unlock writes as many besides the filler's). */
+const PAD_SOURCES = [RECORD.seq, RECORD.roster, RECORD.epochKeys, RECORD.syncLog, RECORD.outbox];
+
+/**
+ * A real unlock's stand-ins for what a duress unlock writes besides the filler's six records (the
+ * decoy's sync log and outbox index; its mailbox when the real profile has notices; its seq when
+ * cover envelopes are queued; one cover item per waiting item of the shape): random bytes the
+ * sizes of the records they stand for, as records `pad/<i>` written in the batch and deleted in
+ * the same batch (WriteBatch.transient: written and synced, then unlinked, as a duress unlock
+ * unlinks the real profile's files), so the folder keeps its shape.
+ */
+async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void> {
+  const sources: string[] = [...PAD_SOURCES];
+  if ((await store.mailbox()).received.some((c) => c.kind === "notice")) sources.push(RECORD.mailbox);
+  const { waiting } = parseOutboxShape(outboxShapeTokens(await loadOutbox(store)).join(","));
+  if (waiting.some((entry) => entry.type !== "photo")) sources.push(RECORD.seq);
+  const ids = (await loadOutbox(store)).filter(isPending).map((item) => item.id);
+  sources.push(...ids.slice(0, waiting.length).map((id) => RECORD.item(id)));
+  const mine = store.records.on(batch);
+  for (const [index, name] of sources.entries()) {
+    const size = (await store.records.get(name))?.length ?? 16;
+    await mine.put(RECORD.pad(index), randomBytes(size));
+    batch.transient(store.records.fileNameOf(RECORD.pad(index)));
+  }
+}
 
 /**
  * The rest of every unlock (Volunteer.open, after unlockDevice and unlockWrite), in one locked
@@ -257,26 +282,19 @@ export async function finishUnlock(
       // The real profile's outbox and notices, in shape only: cover items (cover.ts) and notices
       // without text, so `status` and the next sync look as they would have with the PIN.
       const notices = Math.min(payload?.notices ?? 0, MAX_RECEIVED_KEPT);
-      await mine.putMailbox({ lastCounter: 0, received: Array.from({ length: notices }, () => coverNotice(now)) });
-      await mine.putOutboxIds([]);
+      if (notices > 0) {
+        await mine.putMailbox({ lastCounter: 0, received: Array.from({ length: notices }, () => coverNotice(now)) });
+      }
+      await mine.putOutboxIndex({ items: [] });
       await queueCovers(mine, parseOutboxShape(payload?.outbox ?? ""), now);
       // The other slots are erased again in the key-slot write below (they already were by unlockWrite).
       next = eraseOtherSlots(file, own.slot);
     } else {
-      for (const name of UNLOCK_RECORDS) {
+      for (const name of STABLE_RECORDS) {
         const value = await store.records.get(name);
         if (value !== undefined) await mine.records.put(name, value);
       }
-      await mine.putSyncLog(await store.syncLog());
-      // The same writes a duress unlock's cover items take: the mailbox, the outbox index and its
-      // first items, re-written (same values, fresh nonces).
-      await mine.putMailbox(await store.mailbox());
-      const ids = await store.outboxIds();
-      await mine.putOutboxIds(ids);
-      for (const id of ids.slice(0, MAX_SHAPE_ITEMS)) {
-        const item = await store.item(id);
-        if (item !== undefined) await mine.putItem(item);
-      }
+      await padWrites(batch, store);
     }
     await batch.commit();
     await writeKeySlots(storage, sealCapsule(next, bytesOf(keys.peerKey), await payloadOf(mine)));

@@ -29,6 +29,12 @@ export const RECORD = {
   settings: "settings",
   /** The two X25519 keys of the duress capsule (duress.ts): same shape in every profile. */
   capsuleKeys: "capsule-keys",
+  /**
+   * Random bytes a real unlock writes where a duress unlock writes the decoy's records and cover
+   * items (duress.ts finishUnlock): the same number of writes, of the same sizes, without
+   * re-writing records that other commands change.
+   */
+  pad: (index: number) => `pad/${index}`,
 } as const;
 
 /** The records of a profile that are not outbox items or photo chunks (a duress unlock keeps the decoy's). */
@@ -77,7 +83,15 @@ export const epochKeysRecord = z.strictObject({
 });
 export type EpochKeysRecord = z.infer<typeof epochKeysRecord>;
 
-export const outboxIndex = z.strictObject({ items: z.array(z.string()) });
+export const outboxIndex = z.strictObject({
+  items: z.array(z.string()),
+  /**
+   * A decoy's only: the real profile's refused and kept item counts at the duress unlock
+   * (cover.ts), which `status` adds to its own (such items are never sent; nothing is written
+   * per item).
+   */
+  covered: z.strictObject({ refused: z.number().int().nonnegative(), kept: z.number().int().nonnegative() }).optional(),
+});
 export type OutboxIndex = z.infer<typeof outboxIndex>;
 
 /** A public key an envelope was sealed to, so sync can tell whether it must be re-sealed. */
@@ -199,7 +213,7 @@ export const capsulePayload = z.strictObject({
   lastSuccessAt: timestamp.optional(),
   lastCheckinAt: timestamp.optional(),
   lastError: z.string().optional(),
-  /** The outbox's shape (cover.ts encodeOutboxShape): no text, no id, no key. */
+  /** The outbox's shape (cover.ts outboxShapeTokens): no text, no key; the ids of photos already announced. */
   outbox: z.string().max(1024).optional(),
   /** Notices received (what `status` counts). */
   notices: z.number().int().nonnegative().max(MAX_RECEIVED_KEPT).optional(),

@@ -60,6 +60,11 @@ export interface SyncOptions {
   readonly client: RelayClient;
   readonly retry: RetryPolicy;
   readonly onEvent?: (event: SyncEvent) => void;
+  /**
+   * Called once the envelopes are sent and after each photo: Volunteer re-seals the duress
+   * capsule there, so its outbox shape does not go on describing sent items if the run dies.
+   */
+  readonly afterSent?: () => Promise<void>;
 }
 
 export interface SyncResult {
@@ -188,6 +193,7 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
       envelopesSent++;
       options.onEvent?.({ type: "envelope-sent", id: item.id, kind: item.message.kind });
     }
+    if (envelopesSent > 0) await options.afterSent?.();
 
     for (const photo of photos) {
       try {
@@ -211,6 +217,7 @@ export async function syncOutbox(store: VolunteerStore, options: SyncOptions): P
       await finish(photo);
       photosSent++;
       options.onEvent?.({ type: "photo-done", id: photo.id });
+      await options.afterSent?.();
     }
 
     ({ controls, wipe, securityNotices } = await readMailbox(store, client, roster, call, now));

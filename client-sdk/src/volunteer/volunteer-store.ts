@@ -12,6 +12,7 @@ import {
   identityRecord,
   type MailboxRecord,
   mailboxRecord,
+  type OutboxIndex,
   type OutboxItem,
   outboxIndex,
   outboxItem,
@@ -91,13 +92,22 @@ export class VolunteerStore {
     await this.records.putJson(RECORD.epochKeys, record);
   }
 
-  async outboxIds(): Promise<string[]> {
-    return (await this.records.getJson(RECORD.outbox, parser(outboxIndex, "outbox")))?.items ?? [];
+  async outboxIndex(): Promise<OutboxIndex> {
+    return (await this.records.getJson(RECORD.outbox, parser(outboxIndex, "outbox"))) ?? { items: [] };
   }
 
-  /** Replaces the outbox index: the one atomic write that commits queued or removed items. */
+  async outboxIds(): Promise<string[]> {
+    return (await this.outboxIndex()).items;
+  }
+
+  async putOutboxIndex(index: OutboxIndex): Promise<void> {
+    await this.records.putJson(RECORD.outbox, index);
+  }
+
+  /** Replaces the outbox index's items (keeping its `covered` counts): the one atomic write that commits queued or removed items. */
   async putOutboxIds(ids: readonly string[]): Promise<void> {
-    await this.records.putJson(RECORD.outbox, { items: ids });
+    const { covered } = await this.outboxIndex();
+    await this.putOutboxIndex({ items: [...ids], ...(covered === undefined ? {} : { covered }) });
   }
 
   async item(id: string): Promise<OutboxItem | undefined> {

@@ -260,6 +260,7 @@ export class Volunteer {
       client,
       retry,
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      afterSent: () => refreshCapsule(this.storage, this.store, this.own),
     });
     // Recorded by the mailbox read before its ack: set even when the ack (and so the run) failed.
     const wipe = (await this.store.mailbox()).pendingWipe;
@@ -293,7 +294,13 @@ export class Volunteer {
   }
 
   private async statusNow(): Promise<VolunteerStatus> {
-    const outbox = countOutbox(await loadOutbox(this.store));
+    const counted = countOutbox(await loadOutbox(this.store));
+    // A decoy also shows the refused and kept items the real profile had (cover.ts).
+    const covered = (await this.store.outboxIndex()).covered;
+    const outbox =
+      covered === undefined
+        ? counted
+        : { ...counted, refused: counted.refused + covered.refused, kept: counted.kept + covered.kept };
     const log: SyncLogRecord = await this.store.syncLog();
     const mailbox = await this.store.mailbox();
     return {
