@@ -12,7 +12,7 @@ import Fastify, {
 import { volunteerActive } from "./auth.js";
 import type { AppConfig } from "./config/config.js";
 import type { Clock, RelayContext } from "./context.js";
-import { errors, toWireError } from "./errors.js";
+import { errors, RelayError, toWireError } from "./errors.js";
 import { guardStore } from "./guarded-store.js";
 import { LiveHub } from "./live/live-hub.js";
 import { registerWebsocket } from "./live/websocket.js";
@@ -214,9 +214,18 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
   });
 
   // Only the live inbox speaks WebSocket: an upgrade anywhere else is refused before any handler.
-  app.addHook("onRequest", (request, _reply, done) => {
+  app.addHook("onRequest", (request, reply, done) => {
     if (request.headers.upgrade?.toLowerCase() === "websocket" && request.routeOptions.url !== LIVE_INBOX_ROUTE.path) {
       done(errors.notFound("WebSocket route"));
+      return;
+    }
+    // RFC 9112 §6.3: a request whose Transfer-Encoding does not end in chunked has no reliable
+    // length: 400 and close. Node's parser lets `identity` through and only fails when the
+    // connection ends, which let a fast route answer first.
+    const encoding = request.headers["transfer-encoding"];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== "chunked") {
+      reply.header("connection", "close");
+      done(new RelayError(FRAMING_ERROR.code, FRAMING_ERROR.message));
       return;
     }
     done();
