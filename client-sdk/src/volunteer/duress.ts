@@ -48,7 +48,7 @@ import {
 } from "../crypto/key-slots.js";
 import { ProfileStore, RECORD_FILE_PREFIX } from "../storage/profile-store.js";
 import { type DeviceStorage, WriteBatch } from "../storage/storage.js";
-import { MAX_SHAPE_ITEMS, outboxShapeTokens, parseOutboxShape, queueCovers } from "./cover.js";
+import { outboxShapeTokens, parseOutboxShape, queueCovers } from "./cover.js";
 import { type OpenedProfile, type OwnSlot, ownSlotErased, readKeySlots, writeKeySlots } from "./device.js";
 import { VolunteerError, WrongPin } from "./errors.js";
 import { isPending, loadOutbox } from "./outbox.js";
