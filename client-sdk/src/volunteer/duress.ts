@@ -225,8 +225,9 @@ async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void
 
 /**
  * The rest of every unlock (Volunteer.open, after unlockDevice and unlockWrite), in one locked
- * section that does the same writes whichever PIN opened: ONE batch of seven record writes (one
- * fsync each, in parallel, then one folder sync), then ONE write of the key-slot file.
+ * section that does the same writes whichever PIN opened: ONE batch of record writes (one fsync
+ * each, in parallel, then one folder sync: 8, plus one if cover envelopes are queued, one if the
+ * real profile has notices, one per waiting item), then ONE write of the key-slot file.
  *
  * - If this profile opens the capsule (the duress PIN; also after a crash in an earlier duress
  *   unlock): the batch deletes every record file that is not one of this profile's fixed records
@@ -237,12 +238,13 @@ async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void
  *   the capsule describes (cover.ts); the key-slot write erases the other slots again and re-seals
  *   the capsule, to a key nobody holds: the pending duress is consumed. Until that write the
  *   capsule still opens, so a crash anywhere is completed by the next duress unlock.
- * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes the same six records and
- *   the sync log of this profile (same values, fresh nonces), and the key-slot write re-seals the
- *   capsule with this profile's sync times (refreshCapsule).
+ * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes identity, settings and
+ *   capsule keys (same values, fresh nonces) and writes as many padding records as the duress
+ *   path's other writes, which it unlinks again (padWrites); the key-slot write re-seals the
+ *   capsule with this profile's sync times and outbox shape (refreshCapsule).
  *
- * What still differs: a duress unlock also unlinks the real profile's files (no overwrite, no
- * per-file sync: NodeStorage.batch) and lists the folder. True if the duress path ran.
+ * What still differs: a duress unlock unlinks the real profile's files (no overwrite, no per-file
+ * sync: NodeStorage.batch), more than the pads, and lists the folder. True if the duress path ran.
  */
 export async function finishUnlock(
   storage: DeviceStorage,
