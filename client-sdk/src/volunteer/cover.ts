@@ -182,11 +182,14 @@ function randomBelow(limit: number): number {
 
 /**
  * Queues one cover item per waiting entry on the decoy's store (the duress unlock's batch), in
- * order, and writes its outbox index with them and the refused and kept counts to show.
+ * order, and writes its outbox index (replacing any: the decoy was never opened, so an index of
+ * its own is a crashed earlier run's) with them and the refused and kept counts to show. Writes
+ * nothing for an empty shape.
  * Envelopes are left unsealed: sync seals them to the coordinators' current keys when it sends
  * them, as it does any item queued without keys.
  */
 export async function queueCovers(store: VolunteerStore, shape: OutboxShape, now: number): Promise<void> {
+  if (shape.waiting.length === 0 && shape.refused + shape.kept === 0) return;
   const identity = await store.identity();
   const items: OutboxItem[] = [];
   let acta: { id: string; photos: PhotoItem[]; bucket: number } | undefined;
@@ -244,7 +247,7 @@ export async function queueCovers(store: VolunteerStore, shape: OutboxShape, now
   await flushActa();
   for (const item of items) await store.putItem(item);
   const covered = shape.refused + shape.kept > 0 ? { covered: { refused: shape.refused, kept: shape.kept } } : {};
-  await store.putOutboxIndex({ items: [...(await store.outboxIds()), ...items.map((item) => item.id)], ...covered });
+  await store.putOutboxIndex({ items: items.map((item) => item.id), ...covered });
 }
 
 function envelope(id: string, seq: number, message: InnerMessage, now: number): EnvelopeItem {

@@ -514,11 +514,12 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const real = await Volunteer.open(template, PIN);
     await real.sync({ budgetMs: 5_000, ...noWait });
     await coordinator.fetch();
-    // Nothing queued: eight writes in the batch either way.
+    // Nothing queued: seven writes in the batch either way (no pads, nothing unlinked by the PIN).
     const idle = [await CountingStorage.copyOf(template), await CountingStorage.copyOf(template)];
     await Volunteer.open(idle[0] as CountingStorage, PIN);
     await Volunteer.open(idle[1] as CountingStorage, DURESS);
-    assert.deepEqual(idle[0]?.writes, [KEY_SLOT_FILE, "batch:8", KEY_SLOT_FILE]);
+    assert.deepEqual(idle[0]?.writes, [KEY_SLOT_FILE, "batch:7", KEY_SLOT_FILE]);
+    assert.equal(idle[0]?.unlinks, 0);
     assert.deepEqual(idle[1]?.writes, idle[0]?.writes);
     await real.report("7", "queued");
     await real.acta({ table: "7", photos: [(actaPhotos(1)[0] as ActaPhoto).bytes] });
@@ -531,11 +532,11 @@ describe("duress, wipe, panic, wrong-PIN limit and check-ins (real relay, real f
     const withDuress = await writesOf(DURESS);
     // One key-slot write in the unlock, one batch, one key-slot write. The batch, for the duress
     // PIN: the filler's six records, the decoy's sync log, outbox index and seq, and three cover
-    // items; for the PIN: three records re-written and nine pads of the same sizes, which the
-    // same batch unlinks (it re-writes nothing another command may be changing).
+    // items; for the PIN: seven records re-written and five pads of the same sizes, which the
+    // same batch unlinks (it never re-writes the outbox, its items or the mailbox).
     assert.deepEqual(withPin.writes, [KEY_SLOT_FILE, "batch:12", KEY_SLOT_FILE]);
     assert.deepEqual(withDuress.writes, withPin.writes);
-    assert.equal(withPin.unlinks, 9);
+    assert.equal(withPin.unlinks, 5);
     assert.ok(withDuress.unlinks > 10, `the real profile's files are unlinked (${withDuress.unlinks})`);
     await assert.rejects(Volunteer.open(withDuress, PIN), WrongPin);
   });

@@ -189,31 +189,41 @@ export async function unlockWrite(file: KeySlotFile, opened: OpenedProfile): Pro
 }
 
 /**
- * The records a real unlock re-writes (same values, fresh nonces): written only at enrollment and
- * by set-duress-pin, which holds the folder's lock like this unlock. Records that other commands
- * change without the lock (seq, roster, epoch keys, sync log, mailbox, outbox and its items: a
- * background sync, a report being queued) are never re-written from a read that may be stale:
- * padding records of their sizes take their writes, unlinked again in the same batch
- * (padWrites), so the folder keeps its shape.
+ * The records a real unlock re-writes (same values, fresh nonces), as the duress unlock writes the
+ * filler's six and the decoy's sync log. Identity, settings and capsule keys change only under
+ * this lock (enrollment, set-duress-pin). Seq, roster, epoch keys and sync log may be changed
+ * meanwhile by a command that does not take the lock (a background sync, a report being queued):
+ * re-written from a stale read, a seq may be handed out twice (coordinators de-duplicate by
+ * message id), or an older roster, epoch-key set or sync time comes back until the next sync
+ * (which checks them again). The outbox, its items and the mailbox, whose stale copy could lose
+ * a queued report or a pending wipe, are never re-written: padding records take their writes.
  */
-const STABLE_RECORDS = [RECORD.identity, RECORD.settings, RECORD.capsuleKeys] as const;
-/** Records whose sizes the pads always take (the duress unlock writes as many besides the filler's). */
-const PAD_SOURCES = [RECORD.seq, RECORD.roster, RECORD.epochKeys, RECORD.syncLog, RECORD.outbox];
+const REWRITTEN_RECORDS = [
+  RECORD.identity,
+  RECORD.settings,
+  RECORD.capsuleKeys,
+  RECORD.seq,
+  RECORD.roster,
+  RECORD.epochKeys,
+  RECORD.syncLog,
+] as const;
 
 /**
- * A real unlock's stand-ins for what a duress unlock writes besides the filler's six records (the
- * decoy's sync log and outbox index; its mailbox when the real profile has notices; its seq when
- * cover envelopes are queued; one cover item per waiting item of the shape): random bytes the
- * sizes of the records they stand for, as records `pad/<i>` written in the batch and deleted in
- * the same batch (WriteBatch.transient: written and synced, then unlinked, as a duress unlock
- * unlinks the real profile's files), so the folder keeps its shape.
+ * A real unlock's stand-ins for what a duress unlock writes beyond the filler and the decoy's
+ * sync log when something is queued (the decoy's outbox index, its mailbox when the real profile
+ * has notices, its seq when cover envelopes are queued, one cover item per waiting item): random
+ * bytes the sizes of the records they stand for, as records `pad/<i>` written in the batch and
+ * deleted in the same batch (WriteBatch.transient: written and synced, then unlinked, as a
+ * duress unlock unlinks the real profile's files), so the folder keeps its shape.
  */
 async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void> {
-  const sources: string[] = [...PAD_SOURCES];
+  const items = await loadOutbox(store);
+  const { waiting, refused, kept } = parseOutboxShape(outboxShapeTokens(items).join(","));
+  if (waiting.length === 0 && refused + kept === 0) return;
+  const sources: string[] = [RECORD.outbox];
   if ((await store.mailbox()).received.some((c) => c.kind === "notice")) sources.push(RECORD.mailbox);
-  const { waiting } = parseOutboxShape(outboxShapeTokens(await loadOutbox(store)).join(","));
   if (waiting.some((entry) => entry.type !== "photo")) sources.push(RECORD.seq);
-  const ids = (await loadOutbox(store)).filter(isPending).map((item) => item.id);
+  const ids = items.filter(isPending).map((item) => item.id);
   sources.push(...ids.slice(0, waiting.length).map((id) => RECORD.item(id)));
   const mine = store.records.on(batch);
   for (const [index, name] of sources.entries()) {
@@ -226,8 +236,9 @@ async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void
 /**
  * The rest of every unlock (Volunteer.open, after unlockDevice and unlockWrite), in one locked
  * section that does the same writes whichever PIN opened: ONE batch of record writes (one fsync
- * each, in parallel, then one folder sync: 8, plus one if cover envelopes are queued, one if the
- * real profile has notices, one per waiting item), then ONE write of the key-slot file.
+ * each, in parallel, then one folder sync: 7; with something queued, one more, plus one if cover
+ * envelopes are queued, one if the real profile has notices, one per waiting item), then ONE
+ * write of the key-slot file.
  *
  * - If this profile opens the capsule (the duress PIN; also after a crash in an earlier duress
  *   unlock): the batch deletes every record file that is not one of this profile's fixed records
@@ -238,9 +249,9 @@ async function padWrites(batch: WriteBatch, store: VolunteerStore): Promise<void
  *   the capsule describes (cover.ts); the key-slot write erases the other slots again and re-seals
  *   the capsule, to a key nobody holds: the pending duress is consumed. Until that write the
  *   capsule still opens, so a crash anywhere is completed by the next duress unlock.
- * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes identity, settings and
- *   capsule keys (same values, fresh nonces) and writes as many padding records as the duress
- *   path's other writes, which it unlinks again (padWrites); the key-slot write re-seals the
+ * - Otherwise (the PIN; the decoy's later unlocks): the batch re-writes seven records (same
+ *   values, fresh nonces: REWRITTEN_RECORDS) and writes as many padding records as the duress
+ *   path's cover writes, which it unlinks again (padWrites); the key-slot write re-seals the
  *   capsule with this profile's sync times and outbox shape (refreshCapsule).
  *
  * What still differs: a duress unlock unlinks the real profile's files (no overwrite, no per-file
@@ -287,12 +298,11 @@ export async function finishUnlock(
       if (notices > 0) {
         await mine.putMailbox({ lastCounter: 0, received: Array.from({ length: notices }, () => coverNotice(now)) });
       }
-      await mine.putOutboxIndex({ items: [] });
       await queueCovers(mine, parseOutboxShape(payload?.outbox ?? ""), now);
       // The other slots are erased again in the key-slot write below (they already were by unlockWrite).
       next = eraseOtherSlots(file, own.slot);
     } else {
-      for (const name of STABLE_RECORDS) {
+      for (const name of REWRITTEN_RECORDS) {
         const value = await store.records.get(name);
         if (value !== undefined) await mine.records.put(name, value);
       }
