@@ -8,6 +8,7 @@ import { MIN_KDF_LIMITS } from "../crypto/key-slots.js";
 import { MemoryStorage } from "../storage/memory-storage.js";
 import { actaPhotos } from "../testing/acta-photos.js";
 import type { RelayProcess } from "../testing/relay-process.js";
+import { fetchTransport, type HttpTransport } from "../transport/http.js";
 import { enroll } from "../volunteer/enroll.js";
 import { Volunteer } from "../volunteer/volunteer.js";
 import type { CoordinatorDevice } from "./device.js";
@@ -80,5 +81,49 @@ describe("cover items at the coordinators (real relay process)", () => {
     const again = new MemoryOutput();
     await fetchInbox(device, again);
     assert.deepEqual(again.reports, []);
+  });
+
+  it("a photo whose acta left before the duress is completed under its id with cover chunks, and filed as cover", async () => {
+    const [invite] = await mintInvites(device, { count: 1 });
+    const storage = new MemoryStorage();
+    await enroll({
+      storage,
+      inviteCode: invite?.code ?? "",
+      pin: PIN,
+      duressPin: DURESS,
+      limits: MIN_KDF_LIMITS,
+      now: Date.now,
+    });
+    const real = await Volunteer.open(storage, PIN);
+    await real.sync({ budgetMs: 5_000, ...noWait });
+    await fetchInbox(device, new MemoryOutput());
+    const queued = await real.acta({ table: "44", photos: actaPhotos(1).map((p) => p.bytes) });
+    // The link drops after the acta's envelope: its photo stays queued on the phone.
+    const noPhotos: HttpTransport = async (request) => {
+      if (request.url.includes("/photos/")) throw new TypeError("fetch failed");
+      return fetchTransport(request);
+    };
+    const cut = await (await Volunteer.open(storage, PIN, { transport: noPhotos })).sync({ budgetMs: 300, ...noWait });
+    assert.deepEqual([cut.envelopesSent, cut.photosSent], [1, 0]);
+    assert.equal((await fetchInbox(device, new MemoryOutput())).waitingForPhotos, 1);
+
+    const decoy = await Volunteer.open(storage, DURESS);
+    assert.equal((await decoy.status()).outbox.photos, 1);
+    const sent = await decoy.flush(10_000);
+    assert.deepEqual([sent?.envelopesSent, sent?.photosSent], [1, 1]);
+    const output = new MemoryOutput();
+    const summary = await fetchInbox(device, output);
+    assert.deepEqual([summary.quarantined, summary.waitingForPhotos], [0, 0]);
+    const acta = output.reports.find((r) => r.kind === "acta");
+    assert.equal(acta?.id, queued.id);
+    assert.deepEqual(
+      acta?.photos?.map((p) => [p.photoId, p.status, p.path]),
+      [[queued.photos[0]?.photoId, "cover", null]],
+    );
+    assert.deepEqual(
+      output.reports.filter((r) => r.kind === "duress").map((r) => r.signedKind),
+      ["checkin"],
+    );
+    assert.equal(output.photos.size, 0);
   });
 });
