@@ -34,10 +34,11 @@ describe("cover items at the coordinators (real relay process)", () => {
     await relay.stop({ removeData: true });
   });
 
-  it("are written as duress lines flagged cover; their photos complete the acta, are never opened nor written", async () => {
+  /** A phone enrolled with a PIN and a duress PIN, its `enrolled` report sent and filed. */
+  async function enrolledPhone(): Promise<{ storage: MemoryStorage; real: Volunteer; pseudonym: string }> {
     const [invite] = await mintInvites(device, { count: 1 });
     const storage = new MemoryStorage();
-    const enrolled = await enroll({
+    const { pseudonym } = await enroll({
       storage,
       inviteCode: invite?.code ?? "",
       pin: PIN,
@@ -48,6 +49,11 @@ describe("cover items at the coordinators (real relay process)", () => {
     const real = await Volunteer.open(storage, PIN);
     await real.sync({ budgetMs: 5_000, ...noWait });
     await fetchInbox(device, new MemoryOutput());
+    return { storage, real, pseudonym };
+  }
+
+  it("are written as duress lines flagged cover; their photos complete the acta, are never opened nor written", async () => {
+    const { storage, real, pseudonym } = await enrolledPhone();
     await real.report("31", "MARKER queued, never sent");
     await real.acta({ table: "31", photos: actaPhotos(2).map((p) => p.bytes), tallies: { A: 40 } });
 
@@ -59,7 +65,7 @@ describe("cover items at the coordinators (real relay process)", () => {
     assert.equal(summary.quarantined, 0);
     assert.equal(summary.waitingForPhotos, 0);
     assert.deepEqual(
-      output.reports.map((r) => [r.kind, r.signedKind, r.cover, r.volunteer === enrolled.pseudonym]),
+      output.reports.map((r) => [r.kind, r.signedKind, r.cover, r.volunteer === pseudonym]),
       [
         ["duress", "status", true, true],
         ["duress", "acta", true, true],
@@ -84,19 +90,7 @@ describe("cover items at the coordinators (real relay process)", () => {
   });
 
   it("a photo whose acta left before the duress is completed under its id with cover chunks, and filed as cover", async () => {
-    const [invite] = await mintInvites(device, { count: 1 });
-    const storage = new MemoryStorage();
-    await enroll({
-      storage,
-      inviteCode: invite?.code ?? "",
-      pin: PIN,
-      duressPin: DURESS,
-      limits: MIN_KDF_LIMITS,
-      now: Date.now,
-    });
-    const real = await Volunteer.open(storage, PIN);
-    await real.sync({ budgetMs: 5_000, ...noWait });
-    await fetchInbox(device, new MemoryOutput());
+    const { storage, real } = await enrolledPhone();
     const queued = await real.acta({ table: "44", photos: actaPhotos(1).map((p) => p.bytes) });
     // The link drops after the acta's envelope: its photo stays queued on the phone.
     const noPhotos: HttpTransport = async (request) => {
